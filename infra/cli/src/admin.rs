@@ -1,0 +1,185 @@
+//! Admin commands: thin wrappers over the admin API, usable against any host.
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client. Without --secret a secret is generated and printed once.
+    Create {
+        /// The client_id (generated when omitted).
+        id: Option<String>,
+        #[arg(long)]
+        secret: Option<String>,
+        /// Read the secret from standard input instead of the command line.
+        #[arg(long, conflicts_with = "secret")]
+        secret_stdin: bool,
+        #[arg(long)]
+        name: Option<String>,
+        /// Repeatable: authorization_code, refresh_token, client_credentials, implicit.
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// Repeatable: code, id_token, token, "code id_token", ...
+        #[arg(long = "response-type")]
+        response_types: Vec<String>,
+        /// Repeatable.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Repeatable.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Space-separated scopes the client may request.
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// Repeatable.
+        #[arg(long)]
+        audience: Vec<String>,
+        /// client_secret_basic (default), client_secret_post or none.
+        #[arg(long)]
+        auth_method: Option<String>,
+        #[arg(long)]
+        skip_consent: bool,
+        /// RS256 (default) or ES256.
+        #[arg(long)]
+        id_token_alg: Option<String>,
+    },
+    /// List clients.
+    List,
+    /// Show one client.
+    Get { id: String },
+    /// Delete a client.
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys (public information only).
+    List,
+    /// Rotate signing keys (provisions them on an empty store).
+    Rotate {
+        /// ES256 or RS256; both when omitted.
+        #[arg(long)]
+        alg: Option<String>,
+    },
+}
+
+pub struct Admin {
+    base: String,
+    auth: String,
+}
+
+impl Admin {
+    pub fn new(url: &str, token: Option<String>) -> anyhow::Result<Admin> {
+        let token = token.context("an admin token is required: --token or EDGEID_TOKEN")?;
+        Ok(Admin { base: url.trim_end_matches('/').to_owned(), auth: format!("Bearer {token}") })
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let url = format!("{}/admin{path}", self.base);
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let resp = match (method, body) {
+            ("GET", _) => agent.get(&url).header("authorization", &self.auth).call(),
+            ("DELETE", _) => agent.delete(&url).header("authorization", &self.auth).call(),
+            ("POST", Some(b)) => agent.post(&url).header("authorization", &self.auth).send_json(b),
+            ("POST", None) => agent.post(&url).header("authorization", &self.auth).send_empty(),
+            (m, _) => bail!("unsupported method {m}"),
+        };
+        let mut resp = resp.with_context(|| format!("{method} {url}"))?;
+        let status = resp.status();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        if !status.is_success() {
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let desc = v["error_description"].as_str().or(v["error"].as_str()).unwrap_or(&text);
+            bail!("{method} {url}: {status}: {desc}");
+        }
+        if text.is_empty() { Ok(Value::Null) } else { Ok(serde_json::from_str(&text)?) }
+    }
+
+    fn print(v: &Value) -> anyhow::Result<()> {
+        println!("{}", serde_json::to_string_pretty(v)?);
+        Ok(())
+    }
+
+    pub fn client(&self, cmd: ClientCommand) -> anyhow::Result<()> {
+        match cmd {
+            ClientCommand::Create {
+                id,
+                secret,
+                secret_stdin,
+                name,
+                grant_types,
+                response_types,
+                redirect_uris,
+                post_logout_redirect_uris,
+                scope,
+                audience,
+                auth_method,
+                skip_consent,
+                id_token_alg,
+            } => {
+                let secret = if secret_stdin {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    Some(line.trim_end_matches(['\r', '\n']).to_owned())
+                } else {
+                    secret
+                };
+                let mut body = json!({
+                    "client_name": name.unwrap_or_default(),
+                    "redirect_uris": redirect_uris,
+                    "post_logout_redirect_uris": post_logout_redirect_uris,
+                    "scope": scope,
+                    "audience": audience,
+                    "skip_consent": skip_consent,
+                });
+                let obj = body.as_object_mut().context("a JSON object")?;
+                let mut put = |k: &str, v: Option<Value>| {
+                    if let Some(v) = v {
+                        obj.insert(k.to_owned(), v);
+                    }
+                };
+                put("client_id", id.map(Value::from));
+                put("client_secret", secret.map(Value::from));
+                put("grant_types", (!grant_types.is_empty()).then(|| grant_types.into()));
+                put("response_types", (!response_types.is_empty()).then(|| response_types.into()));
+                put("token_endpoint_auth_method", auth_method.map(Value::from));
+                put("id_token_signed_response_alg", id_token_alg.map(Value::from));
+                Self::print(&self.call("POST", "/clients", Some(body))?)
+            }
+            ClientCommand::List => {
+                let mut after = String::new();
+                let mut all = Vec::new();
+                loop {
+                    let page = self.call("GET", &format!("/clients?after={}", enc(&after)), None)?;
+                    all.extend(page["clients"].as_array().cloned().unwrap_or_default());
+                    match page["next"].as_str() {
+                        Some(n) => after = n.to_owned(),
+                        None => break,
+                    }
+                }
+                Self::print(&Value::Array(all))
+            }
+            ClientCommand::Get { id } => Self::print(&self.call("GET", &format!("/clients/{}", enc(&id)), None)?),
+            ClientCommand::Delete { id } => {
+                self.call("DELETE", &format!("/clients/{}", enc(&id)), None)?;
+                println!("deleted client {id}");
+                Ok(())
+            }
+        }
+    }
+
+    pub fn keys(&self, cmd: KeysCommand) -> anyhow::Result<()> {
+        match cmd {
+            KeysCommand::List => Self::print(&self.call("GET", "/keys", None)?),
+            KeysCommand::Rotate { alg } => {
+                let body = alg.map(|a| json!({ "alg": a }));
+                Self::print(&self.call("POST", "/keys/rotate", body)?)
+            }
+        }
+    }
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,48 @@
+//! `edgeid`: the native host (`edgeid serve`) and the admin commands that talk to any host's
+//! admin API (`edgeid client ...`, `edgeid keys ...`).
+
+mod admin;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "edgeid", version, about = "edgeid: OpenID Connect provider at the edge")]
+struct Cli {
+    /// Base URL of the edgeid instance (admin commands).
+    #[arg(long, global = true, env = "EDGEID_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Admin bearer token (admin commands).
+    #[arg(long, global = true, env = "EDGEID_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run edgeid natively with an embedded SQLite database.
+    Serve(serve::ServeArgs),
+    /// Manage OAuth 2.0 clients.
+    #[command(subcommand)]
+    Client(admin::ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Client(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.client(cmd)),
+        Command::Keys(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.keys(cmd)),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edgeid: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

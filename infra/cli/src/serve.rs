@@ -1,0 +1,200 @@
+//! `edgeid serve`: the native host. One thread per core, each with a single-threaded tokio
+//! runtime and its own SQLite connections (the core's futures are `!Send` by design), all
+//! accepting from one listening socket.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use edgeid::config::var;
+use edgeid::platform::native::{NativeConfig, NativePorts, system_now};
+use edgeid::{Function, Ports as _};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "EDGEID_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Issuer URL; `http://<listen>` when omitted (loopback only).
+    #[arg(long, env = "EDGEID_ISSUER")]
+    issuer: Option<String>,
+    /// Directory for the SQLite databases and generated secrets.
+    #[arg(long, env = "EDGEID_DATA", default_value = "./data")]
+    data: PathBuf,
+    /// Admin token; generated on first start (and printed once) when omitted.
+    #[arg(long, env = "EDGEID_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Key-encryption key (base64url, 32 bytes); generated into the data directory when omitted.
+    #[arg(long, env = "EDGEID_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    key_encryption_key: Option<String>,
+    /// Access-token lifetime in seconds.
+    #[arg(long, env = "EDGEID_ACCESS_TOKEN_TTL", default_value_t = edgeid::config::DEFAULT_ACCESS_TOKEN_TTL)]
+    access_token_ttl: i64,
+    /// Worker threads (default: one per core).
+    #[arg(long, env = "EDGEID_THREADS")]
+    threads: Option<usize>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating data directory {}", args.data.display()))?;
+    let mut vars = HashMap::new();
+    let issuer = args.issuer.clone().unwrap_or_else(|| format!("http://{}", args.listen));
+    edgeid::config::Issuer::parse(&issuer).map_err(anyhow::Error::msg)?;
+    vars.insert(var::ISSUER.to_owned(), issuer.clone());
+    vars.insert(var::ACCESS_TOKEN_TTL.to_owned(), args.access_token_ttl.to_string());
+    let kek = match args.key_encryption_key {
+        Some(k) => k,
+        None => secret_file(&args.data.join("key-encryption-key"), || random_b64(32))?,
+    };
+    edgeid::crypto::Kek::parse(&kek).map_err(anyhow::Error::msg)?;
+    vars.insert(var::KEY_ENCRYPTION_KEY.to_owned(), kek);
+    match args.admin_token {
+        Some(t) => {
+            vars.insert(var::ADMIN_TOKEN.to_owned(), t);
+        }
+        None => {
+            let digest_file = args.data.join("admin-token.sha256");
+            let digest = if digest_file.exists() {
+                std::fs::read_to_string(&digest_file)?.trim().to_owned()
+            } else {
+                let token = random_b64(32);
+                let digest = edgeid::crypto::sha256_hex(token.as_bytes());
+                write_private(&digest_file, &digest)?;
+                eprintln!("edgeid: generated admin token (shown once, keep it): {token}");
+                digest
+            };
+            vars.insert(var::ADMIN_TOKEN_SHA256.to_owned(), digest);
+        }
+    }
+    let config = NativeConfig(Arc::new(vars));
+
+    // Create, migrate and provision before accepting traffic.
+    let ports = NativePorts::open(&args.data, config.clone()).context("opening the databases")?;
+    ports.sql.migrate().context("applying migrations")?;
+    block_on(provision_keys(&ports))?;
+    drop(ports);
+
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("binding {}", args.listen))?;
+    listener.set_nonblocking(true)?;
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    eprintln!("edgeid: issuer {issuer}, data {}, {threads} threads", args.data.display());
+    println!("Serving http://{}", listener.local_addr()?);
+
+    let mut handles = Vec::new();
+    for i in 0..threads {
+        let listener = listener.try_clone()?;
+        let config = config.clone();
+        let data = args.data.clone();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("edgeid-{i}"))
+                .spawn(move || serve_thread(listener, &data, config))?,
+        );
+    }
+    for h in handles {
+        match h.join() {
+            Ok(r) => r?,
+            Err(_) => bail!("a server thread panicked"),
+        }
+    }
+    Ok(())
+}
+
+/// Provisions the signing keys of every algorithm that has none (first start).
+async fn provision_keys(ports: &NativePorts) -> anyhow::Result<()> {
+    let settings = edgeid::config::Settings::load(ports).map_err(|e| anyhow::anyhow!("{:?}", e.internal))?;
+    let existing = edgeid::keys::list(ports.sql()).await?;
+    for alg in edgeid::jose::Alg::ALL {
+        if !existing.iter().any(|k| k.alg == alg && k.state == "current") {
+            edgeid::keys::rotate(ports, &settings, system_now(), alg)
+                .await
+                .map_err(|e| anyhow::anyhow!("provisioning {alg} keys: {:?}", e.internal))?;
+            eprintln!("edgeid: provisioned {alg} signing keys");
+        }
+    }
+    Ok(())
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime builds without I/O drivers")
+        .block_on(f)
+}
+
+fn serve_thread(listener: std::net::TcpListener, data: &Path, config: NativeConfig) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let local = tokio::task::LocalSet::new();
+    let ports = std::rc::Rc::new(NativePorts::open(data, config)?);
+    local.block_on(&rt, async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("edgeid: accept: {e}");
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let ports = ports.clone();
+            tokio::task::spawn_local(async move {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let service = hyper::service::service_fn(move |req| {
+                    let ports = ports.clone();
+                    async move { Ok::<_, std::convert::Infallible>(respond(&ports, req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    })
+}
+
+async fn respond(ports: &NativePorts, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let resp = match Limited::new(body, edgeid::web::MAX_BODY_BYTES).collect().await {
+        Err(_) => edgeid::web::payload_too_large(),
+        Ok(collected) => {
+            let req = http::Request::from_parts(parts, collected.to_bytes().to_vec());
+            match Function::for_path(req.uri().path()) {
+                Some(f) => edgeid::handle(f, ports, req).await,
+                None => edgeid::web::not_found(),
+            }
+        }
+    };
+    let (parts, body) = resp.into_parts();
+    hyper::Response::from_parts(parts, Full::new(Bytes::from(body)))
+}
+
+fn random_b64(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS random source is available");
+    edgeid::crypto::b64url(&buf)
+}
+
+/// Reads a generated secret, creating it (mode 0600) on first use.
+fn secret_file(path: &Path, generate: impl FnOnce() -> String) -> anyhow::Result<String> {
+    if path.exists() {
+        return Ok(std::fs::read_to_string(path)?.trim().to_owned());
+    }
+    let value = generate();
+    write_private(path, &value)?;
+    Ok(value)
+}
+
+fn write_private(path: &Path, value: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    writeln!(f, "{value}")?;
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! What every host launcher shares: the options a host starts with, readiness, key provisioning.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// The hosts edgeid runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Host {
+    Native,
+    Spin,
+    Cloudflare,
+}
+
+impl Host {
+    pub const ALL: [Host; 3] = [Host::Native, Host::Spin, Host::Cloudflare];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Host::Native => "native",
+            Host::Spin => "spin",
+            Host::Cloudflare => "cloudflare",
+        }
+    }
+}
+
+/// How a host is started. Every host honours the same variables: issuer, admin token and
+/// key-encryption key.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    pub listen: SocketAddr,
+    /// `http://{listen}` unless given.
+    pub issuer: String,
+    pub admin_token: String,
+    /// base64url (no padding) of 32 bytes.
+    pub key_encryption_key: String,
+    /// Where the host keeps its databases. Created if missing.
+    pub state_dir: PathBuf,
+}
+
+/// A started host: the process (killed on drop) and its base URL.
+pub struct Running {
+    pub child: Child,
+    pub base_url: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The repository root (where the workspace `Cargo.toml` is).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The build cache kept outside the clone, so CI's fresh clones reuse it.
+pub fn cache_dir() -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    home.join(".cache").join("edgeid")
+}
+
+/// Waits until `GET {base}/.well-known/openid-configuration` answers 200.
+pub fn wait_ready(base_url: &str, child: &mut Child, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let url = format!("{base_url}/.well-known/openid-configuration");
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("host exited before it was ready: {status}");
+        }
+        if let Ok(resp) = ureq::get(&url).call()
+            && resp.status() == 200
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("host at {base_url} not ready after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Provisions signing keys through the admin API when the store has none — the deploy step
+/// DESIGN.md asks for (keys are never generated lazily on a user-facing path).
+pub fn provision_keys(base_url: &str, admin_token: &str) -> anyhow::Result<()> {
+    let auth = format!("Bearer {admin_token}");
+    let keys: serde_json::Value = ureq::get(&format!("{base_url}/admin/keys"))
+        .header("authorization", &auth)
+        .call()
+        .context("GET /admin/keys")?
+        .body_mut()
+        .read_json()?;
+    let empty = keys["keys"].as_array().is_none_or(Vec::is_empty);
+    if empty {
+        ureq::post(&format!("{base_url}/admin/keys/rotate"))
+            .header("authorization", &auth)
+            .send_empty()
+            .context("POST /admin/keys/rotate")?;
+    }
+    Ok(())
+}
+
+/// Runs a command to completion, failing with its name when it fails.
+pub fn run(cmd: &mut std::process::Command) -> anyhow::Result<()> {
+    let status = cmd.status().with_context(|| format!("spawning {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+/// Whether a program is on `PATH`.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
+    })
+}
+
+/// A fresh random token, base64url without padding.
+pub fn random_token(bytes: usize) -> String {
+    use base64::Engine as _;
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS random source is available");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}

@@ -1,0 +1,247 @@
+//! The admin API (`/admin/...`): bearer-authenticated JSON for clients and signing keys.
+
+use http::{HeaderValue, Method, StatusCode, header};
+use serde::Deserialize;
+
+use crate::client::{self, ClientInput, SecretChange, WriteError};
+use crate::config::{Settings, var};
+use crate::crypto::{digest_eq, sha256_hex};
+use crate::jose::Alg;
+use crate::ports::PortError;
+use crate::{OAuthError, Ports, Request, Response, keys, web};
+
+/// An admin API failure, rendered by [`AdminError::into_response`] (the admin API's one
+/// mapping). Codes follow RFC 7591 §3.2.2 where one fits.
+#[derive(Debug)]
+pub enum AdminError {
+    Unauthorized,
+    NotFound,
+    Conflict(String),
+    /// RFC 7591 §3.2.2 `invalid_client_metadata`.
+    InvalidClientMetadata(String),
+    InvalidRequest(String),
+    UnsupportedMediaType,
+    MethodNotAllowed(&'static str),
+    Server(OAuthError),
+}
+
+impl From<PortError> for AdminError {
+    fn from(e: PortError) -> Self {
+        AdminError::Server(OAuthError::server(e))
+    }
+}
+
+impl From<OAuthError> for AdminError {
+    fn from(e: OAuthError) -> Self {
+        AdminError::Server(e)
+    }
+}
+
+impl From<WriteError> for AdminError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Conflict => AdminError::Conflict("The client already exists.".into()),
+            WriteError::NotFound => AdminError::NotFound,
+            WriteError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl AdminError {
+    pub fn into_response(self) -> Response {
+        let (status, code, description) = match self {
+            AdminError::Server(e) => return e.into_json_response(),
+            AdminError::MethodNotAllowed(allow) => return web::method_not_allowed(allow),
+            AdminError::Unauthorized => {
+                let mut resp = web::json(
+                    StatusCode::UNAUTHORIZED,
+                    &serde_json::json!({"error": "unauthorized", "error_description": "A valid admin bearer token is required."}),
+                );
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="edgeid-admin""#),
+                );
+                return resp;
+            }
+            AdminError::NotFound => (StatusCode::NOT_FOUND, "not_found", "No such resource.".to_owned()),
+            AdminError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d),
+            AdminError::InvalidClientMetadata(d) => {
+                (StatusCode::BAD_REQUEST, "invalid_client_metadata", d)
+            }
+            AdminError::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d),
+            AdminError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "The body must be application/json.".to_owned(),
+            ),
+        };
+        web::json(status, &serde_json::json!({"error": code, "error_description": description}))
+    }
+}
+
+pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
+    let mut resp = match admin(ports, &req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    };
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Checks `Authorization: Bearer <admin token>` against the `admin_token` secret, comparing
+/// SHA-256 digests in constant time.
+fn authorize(ports: &impl Ports, req: &Request) -> Result<(), AdminError> {
+    // The token itself (Spin variable, Worker secret) or only its digest (the native host
+    // keeps no plaintext copy of a token it generated).
+    let expected = match ports.var(var::ADMIN_TOKEN).filter(|t| !t.is_empty()) {
+        Some(token) => sha256_hex(token.as_bytes()),
+        None => ports.var(var::ADMIN_TOKEN_SHA256).filter(|d| d.len() == 64).ok_or_else(|| {
+            AdminError::Server(OAuthError::server("variable 'admin_token' is not set: admin API disabled"))
+        })?,
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or(AdminError::Unauthorized)?;
+    if digest_eq(&sha256_hex(presented.as_bytes()), &expected.to_ascii_lowercase()) {
+        Ok(())
+    } else {
+        Err(AdminError::Unauthorized)
+    }
+}
+
+fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, AdminError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+        return Err(AdminError::UnsupportedMediaType);
+    }
+    serde_json::from_slice(req.body()).map_err(|e| {
+        AdminError::InvalidRequest(format!("The body is not valid: {}", web::printable(&e.to_string())))
+    })
+}
+
+async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminError> {
+    let path = req.uri().path();
+    let segments: Vec<&str> = path.trim_start_matches("/admin").split('/').filter(|s| !s.is_empty()).collect();
+    // Unknown paths are 404 whether or not the caller is authenticated.
+    let known = matches!(segments.as_slice(), ["clients"] | ["clients", _] | ["keys"] | ["keys", "rotate"]);
+    if !known {
+        return Err(AdminError::NotFound);
+    }
+    authorize(ports, req)?;
+    let method = req.method();
+    match (segments.as_slice(), method) {
+        (["clients"], &Method::GET) => list_clients(ports, req).await,
+        (["clients"], &Method::POST) => create_client(ports, json_body(req)?).await,
+        (["clients"], _) => Err(AdminError::MethodNotAllowed("GET, POST")),
+        (["clients", id], &Method::GET) => {
+            let id = percent_decode(id)?;
+            let client = client::load(ports.sql(), &id).await?.ok_or(AdminError::NotFound)?;
+            Ok(web::json(StatusCode::OK, &client))
+        }
+        (["clients", id], &Method::PUT) => update_client(ports, &percent_decode(id)?, json_body(req)?).await,
+        (["clients", id], &Method::DELETE) => {
+            if client::delete(ports.sql(), &percent_decode(id)?).await? {
+                let mut resp = Response::new(Vec::new());
+                *resp.status_mut() = StatusCode::NO_CONTENT;
+                Ok(resp)
+            } else {
+                Err(AdminError::NotFound)
+            }
+        }
+        (["clients", _], _) => Err(AdminError::MethodNotAllowed("GET, PUT, DELETE")),
+        (["keys"], &Method::GET) => list_keys(ports).await,
+        (["keys"], _) => Err(AdminError::MethodNotAllowed("GET")),
+        (["keys", "rotate"], &Method::POST) => rotate_keys(ports, req).await,
+        (["keys", "rotate"], _) => Err(AdminError::MethodNotAllowed("POST")),
+        _ => Err(AdminError::NotFound),
+    }
+}
+
+fn percent_decode(segment: &str) -> Result<String, AdminError> {
+    let decoded: String = form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    Ok(decoded)
+}
+
+async fn list_clients<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminError> {
+    let query = req.uri().query().unwrap_or("");
+    let mut after = String::new();
+    let mut limit: i64 = 100;
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "after" => after = v.into_owned(),
+            "limit" => {
+                limit = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=500).contains(n))
+                    .ok_or_else(|| AdminError::InvalidRequest("limit must be 1 to 500".into()))?;
+            }
+            _ => {}
+        }
+    }
+    let clients = client::list(ports.sql(), &after, limit).await?;
+    let next = (clients.len() as i64 == limit).then(|| clients.last().map(|c| c.client_id.clone())).flatten();
+    Ok(web::json(StatusCode::OK, &serde_json::json!({"clients": clients, "next": next})))
+}
+
+fn client_response(client: &client::Client, secret: &SecretChange, status: StatusCode) -> Response {
+    let mut value = serde_json::to_value(client).unwrap_or_default();
+    // A generated secret is shown exactly once, in the response that created it.
+    if let (SecretChange::Set { plaintext, generated: true }, Some(obj)) = (secret, value.as_object_mut()) {
+        obj.insert("client_secret".into(), plaintext.clone().into());
+    }
+    web::json(status, &value)
+}
+
+async fn create_client<P: Ports>(ports: &P, input: ClientInput) -> Result<Response, AdminError> {
+    let (client, secret) = input
+        .validate(ports, ports.now(), None)
+        .map_err(|e| AdminError::InvalidClientMetadata(e.0))?;
+    client::insert(ports.sql(), &client).await?;
+    Ok(client_response(&client, &secret, StatusCode::CREATED))
+}
+
+async fn update_client<P: Ports>(ports: &P, id: &str, input: ClientInput) -> Result<Response, AdminError> {
+    let existing = client::load(ports.sql(), id).await?.ok_or(AdminError::NotFound)?;
+    let (client, secret) = input
+        .validate(ports, ports.now(), Some(&existing))
+        .map_err(|e| AdminError::InvalidClientMetadata(e.0))?;
+    client::update(ports.sql(), &client).await?;
+    Ok(client_response(&client, &secret, StatusCode::OK))
+}
+
+async fn list_keys<P: Ports>(ports: &P) -> Result<Response, AdminError> {
+    let keys = keys::list(ports.sql()).await?;
+    Ok(web::json(StatusCode::OK, &serde_json::json!({"keys": keys})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateRequest {
+    alg: Option<String>,
+}
+
+async fn rotate_keys<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminError> {
+    let body: RotateRequest = if req.body().is_empty() { RotateRequest::default() } else { json_body(req)? };
+    let algs = match body.alg.as_deref() {
+        None => Alg::ALL.to_vec(),
+        Some(a) => vec![Alg::parse(a).ok_or_else(|| AdminError::InvalidRequest(format!("alg must be ES256 or RS256, got {}", web::printable(a))))?],
+    };
+    let settings = Settings::load(ports)?;
+    for alg in algs {
+        keys::rotate(ports, &settings, ports.now(), alg).await?;
+    }
+    list_keys(ports).await
+}

@@ -1,0 +1,678 @@
+//! OAuth 2.0 clients: the registration rules (shared by the admin API, the CLI and the
+//! Kubernetes sidecar), their storage, and client authentication at the token endpoint.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{digest_eq, random_token, sha256_hex};
+use crate::error::{Challenge, ErrorCode, OAuthError};
+use crate::jose::Alg;
+use crate::ports::{PortErrorKind, Ports, Row, Sql, Statement, UnixTime, Value};
+
+/// Grant types a client may be registered for (RFC 6749 §4, OIDC Core §3.2 implicit).
+/// Types implemented by later releases are stored and validated already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+    Implicit,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::Implicit => "implicit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GrantType> {
+        [
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::ClientCredentials,
+            GrantType::Implicit,
+        ]
+        .into_iter()
+        .find(|g| g.as_str() == s)
+    }
+}
+
+/// Client authentication methods at the token endpoint (OIDC Core §9, RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A public client (RFC 6749 §2.1): no secret.
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuthMethod> {
+        [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost, AuthMethod::None]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// `response_type` values (OAuth 2.0 Multiple Response Type Encoding Practices §5), kept in
+/// canonical order (`code id_token token`) so comparisons ignore the order a client used.
+pub fn normalize_response_type(s: &str) -> Option<String> {
+    let mut parts: Vec<&str> = s.split(' ').filter(|p| !p.is_empty()).collect();
+    let rank = |p: &str| match p {
+        "code" => Some(0),
+        "id_token" => Some(1),
+        "token" => Some(2),
+        _ => None,
+    };
+    if parts.is_empty() || parts.iter().any(|p| rank(p).is_none()) {
+        return None;
+    }
+    parts.sort_by_key(|p| rank(p));
+    parts.dedup();
+    Some(parts.join(" "))
+}
+
+/// Minimum client-secret length: the one the replaced OAuth server enforced, so existing
+/// Kubernetes Secrets keep working; generated secrets carry 256 bits.
+pub const MIN_SECRET_LEN: usize = 6;
+pub const MAX_SECRET_LEN: usize = 512;
+
+/// A client as registered through the admin API (Hydra's field names, snake_case).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientInput {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub client_name: String,
+    pub grant_types: Option<Vec<String>>,
+    pub response_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub audience: Vec<String>,
+    pub token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    pub skip_consent: bool,
+    pub id_token_signed_response_alg: Option<String>,
+    #[serde(default)]
+    pub owner: String,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// A validated registration. Built only by [`ClientInput::validate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Client {
+    pub client_id: String,
+    pub client_name: String,
+    pub grant_types: Vec<GrantType>,
+    pub response_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scope: String,
+    pub audience: Vec<String>,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub skip_consent: bool,
+    pub id_token_signed_response_alg: Alg,
+    pub owner: String,
+    pub metadata: serde_json::Value,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+    #[serde(skip)]
+    pub client_secret_sha256: Option<String>,
+}
+
+/// Why a registration was refused; rendered as the admin API's `invalid_client_metadata`
+/// (RFC 7591 §3.2.2 vocabulary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidClient(pub String);
+
+/// What a validated input says about the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretChange {
+    /// Public client: no secret, any stored one is dropped.
+    None,
+    /// Keep the stored secret (update without `client_secret`).
+    Keep,
+    /// Store this secret's digest; the plaintext is returned once when it was generated.
+    Set { plaintext: String, generated: bool },
+}
+
+impl ClientInput {
+    /// Applies the registration rules. `client_id` and `client_secret` are generated when
+    /// absent (`existing` is the stored record on update: its id wins, its secret is kept).
+    pub fn validate(
+        self,
+        rng: &impl crate::ports::Rng,
+        now: UnixTime,
+        existing: Option<&Client>,
+    ) -> Result<(Client, SecretChange), InvalidClient> {
+        let bad = |m: String| Err(InvalidClient(m));
+        let client_id = match (existing, self.client_id) {
+            (Some(e), Some(id)) if id != e.client_id => {
+                return bad("client_id cannot be changed".into());
+            }
+            (Some(e), _) => e.client_id.clone(),
+            (None, Some(id)) => validate_client_id(&id)?,
+            (None, None) => {
+                random_uuid(rng).map_err(|e| InvalidClient(format!("random source: {e}")))?
+            }
+        };
+        let method = match self.token_endpoint_auth_method.as_deref() {
+            None => AuthMethod::default(),
+            Some(m) => match AuthMethod::parse(m) {
+                Some(m) => m,
+                None => return bad(format!("token_endpoint_auth_method {m:?} is not supported")),
+            },
+        };
+        let secret = match (method, self.client_secret) {
+            (AuthMethod::None, Some(_)) => {
+                return bad("a client with token_endpoint_auth_method none has no secret".into());
+            }
+            (AuthMethod::None, None) => SecretChange::None,
+            (_, Some(s)) => {
+                if s.len() < MIN_SECRET_LEN || s.len() > MAX_SECRET_LEN {
+                    return bad(format!(
+                        "client_secret must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN} characters"
+                    ));
+                }
+                if !s.chars().all(|c| matches!(c, ' '..='~')) {
+                    return bad("client_secret must be printable ASCII".into());
+                }
+                SecretChange::Set { plaintext: s, generated: false }
+            }
+            (_, None) if existing.is_some_and(|e| e.client_secret_sha256.is_some()) => {
+                SecretChange::Keep
+            }
+            (_, None) => SecretChange::Set {
+                plaintext: random_token(rng, 32)
+                    .map_err(|e| InvalidClient(format!("random source: {e}")))?,
+                generated: true,
+            },
+        };
+
+        let mut grant_types = BTreeSet::new();
+        for g in self.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]) {
+            match GrantType::parse(&g) {
+                Some(g) => grant_types.insert(g),
+                None => return bad(format!("grant_type {g:?} is not supported")),
+            };
+        }
+        if method == AuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
+            return bad("a public client (auth method none) cannot use client_credentials".into());
+        }
+        let mut response_types = Vec::new();
+        for r in self.response_types.unwrap_or_else(|| vec!["code".into()]) {
+            match normalize_response_type(&r) {
+                Some(r) if !response_types.contains(&r) => response_types.push(r),
+                Some(_) => {}
+                None => return bad(format!("response_type {r:?} is not supported")),
+            }
+        }
+        let redirect_uris = validate_uris("redirect_uris", self.redirect_uris)?;
+        let post_logout_redirect_uris =
+            validate_uris("post_logout_redirect_uris", self.post_logout_redirect_uris)?;
+        let needs_redirect = grant_types.contains(&GrantType::AuthorizationCode)
+            || grant_types.contains(&GrantType::Implicit);
+        if needs_redirect && redirect_uris.is_empty() {
+            return bad("authorization_code and implicit clients need at least one redirect_uri".into());
+        }
+        let scope = validate_scope(&self.scope)?;
+        for a in &self.audience {
+            if a.is_empty() || a.len() > 1024 || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return bad(format!("audience {:?} is not a valid audience", crate::web::printable(a)));
+            }
+        }
+        let alg = match self.id_token_signed_response_alg.as_deref() {
+            None => Alg::RS256,
+            Some(a) => match Alg::parse(a) {
+                Some(a) => a,
+                None => return bad(format!("id_token_signed_response_alg {a:?} is not supported")),
+            },
+        };
+        if self.client_name.len() > 1024 || self.owner.len() > 1024 {
+            return bad("client_name and owner are limited to 1024 characters".into());
+        }
+        let metadata = match self.metadata {
+            None | Some(serde_json::Value::Null) => serde_json::json!({}),
+            Some(m @ serde_json::Value::Object(_)) => m,
+            Some(_) => return bad("metadata must be a JSON object".into()),
+        };
+        let client = Client {
+            client_id,
+            client_name: self.client_name,
+            grant_types: grant_types.into_iter().collect(),
+            response_types,
+            redirect_uris,
+            post_logout_redirect_uris,
+            scope,
+            audience: dedup(self.audience),
+            token_endpoint_auth_method: method,
+            skip_consent: self.skip_consent,
+            id_token_signed_response_alg: alg,
+            owner: self.owner,
+            metadata,
+            created_at: existing.map_or(now, |e| e.created_at),
+            updated_at: now,
+            client_secret_sha256: match &secret {
+                SecretChange::None => None,
+                SecretChange::Keep => existing.and_then(|e| e.client_secret_sha256.clone()),
+                SecretChange::Set { plaintext, .. } => Some(sha256_hex(plaintext.as_bytes())),
+            },
+        };
+        Ok((client, secret))
+    }
+}
+
+fn dedup(v: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(v.len());
+    for s in v {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// `client_id`: RFC 6749 Appendix A.1 allows any VSCHAR; edgeid narrows it to characters that
+/// survive URLs, Kubernetes names and logs unescaped.
+pub fn validate_client_id(id: &str) -> Result<String, InvalidClient> {
+    let ok = !id.is_empty()
+        && id.len() <= 255
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '-' | ':' | '@'));
+    if ok {
+        Ok(id.to_owned())
+    } else {
+        Err(InvalidClient(
+            "client_id must be 1-255 characters of A-Z a-z 0-9 . _ ~ - : @".into(),
+        ))
+    }
+}
+
+/// Redirection endpoints (RFC 6749 §3.1.2): absolute, no fragment. `https` anywhere, `http`
+/// only on loopback (RFC 8252 §7.3), private-use schemes for native apps (RFC 8252 §7.1).
+pub fn validate_uris(field: &str, uris: Vec<String>) -> Result<Vec<String>, InvalidClient> {
+    let mut out = Vec::with_capacity(uris.len());
+    for raw in uris {
+        let url = url::Url::parse(&raw).map_err(|_| {
+            InvalidClient(format!("{field}: {:?} is not an absolute URI", crate::web::printable(&raw)))
+        })?;
+        if url.fragment().is_some() {
+            return Err(InvalidClient(format!("{field}: {raw:?} must not contain a fragment")));
+        }
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        let ok = match url.scheme() {
+            "https" => url.host().is_some(),
+            "http" => loopback,
+            "javascript" | "data" | "file" | "vbscript" | "blob" | "about" => false,
+            s => s.contains('.'),
+        };
+        if !ok {
+            return Err(InvalidClient(format!(
+                "{field}: {:?} must be https (http only on loopback) or a private-use scheme",
+                crate::web::printable(&raw)
+            )));
+        }
+        if !out.contains(&raw) {
+            out.push(raw);
+        }
+    }
+    Ok(out)
+}
+
+/// A scope string (RFC 6749 §3.3): space-delimited tokens of NQCHAR.
+pub fn validate_scope(scope: &str) -> Result<String, InvalidClient> {
+    let tokens = scope_tokens(scope).map_err(|t| {
+        InvalidClient(format!("scope token {:?} is not valid (RFC 6749 §3.3)", crate::web::printable(&t)))
+    })?;
+    Ok(tokens.join(" "))
+}
+
+/// Splits a scope string into distinct tokens, or returns the first invalid token.
+pub fn scope_tokens(scope: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in scope.split(' ').filter(|t| !t.is_empty()) {
+        if !t.chars().all(|c| matches!(c, '\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e')) {
+            return Err(t.to_owned());
+        }
+        if !out.iter().any(|o| o == t) {
+            out.push(t.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// A random UUID v4 (RFC 9562 §5.4), the shape of generated client ids.
+pub fn random_uuid(rng: &impl crate::ports::Rng) -> Result<String, crate::ports::PortError> {
+    let mut b = [0u8; 16];
+    rng.fill(&mut b)?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+}
+
+// ---- storage ----
+
+fn json_list<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> Result<Vec<T>, crate::ports::PortError> {
+    serde_json::from_str(row.text(i)?).map_err(|e| crate::ports::PortError::other(format!("column {i}: {e}")))
+}
+
+fn from_row(row: &Row) -> Result<Client, crate::ports::PortError> {
+    let bad = |what: &str| crate::ports::PortError::other(format!("clients: bad {what}"));
+    Ok(Client {
+        client_id: row.text(0)?.to_owned(),
+        client_secret_sha256: row.opt_text(1)?.map(str::to_owned),
+        client_name: row.text(2)?.to_owned(),
+        grant_types: json_list(row, 3)?,
+        response_types: json_list(row, 4)?,
+        redirect_uris: json_list(row, 5)?,
+        post_logout_redirect_uris: json_list(row, 6)?,
+        scope: row.text(7)?.to_owned(),
+        audience: json_list(row, 8)?,
+        token_endpoint_auth_method: AuthMethod::parse(row.text(9)?).ok_or_else(|| bad("auth method"))?,
+        skip_consent: row.int(10)? != 0,
+        id_token_signed_response_alg: Alg::parse(row.text(11)?).ok_or_else(|| bad("alg"))?,
+        owner: row.text(12)?.to_owned(),
+        metadata: serde_json::from_str(row.text(13)?).map_err(|_| bad("metadata"))?,
+        created_at: row.int(14)?,
+        updated_at: row.int(15)?,
+    })
+}
+
+fn to_params(c: &Client) -> Vec<Value> {
+    vec![
+        c.client_id.as_str().into(),
+        c.client_secret_sha256.clone().into(),
+        c.client_name.as_str().into(),
+        json_text(&c.grant_types),
+        json_text(&c.response_types),
+        json_text(&c.redirect_uris),
+        json_text(&c.post_logout_redirect_uris),
+        c.scope.as_str().into(),
+        json_text(&c.audience),
+        c.token_endpoint_auth_method.as_str().into(),
+        c.skip_consent.into(),
+        c.id_token_signed_response_alg.as_str().into(),
+        c.owner.as_str().into(),
+        Value::Text(c.metadata.to_string()),
+        c.created_at.into(),
+        c.updated_at.into(),
+    ]
+}
+
+fn json_text<T: Serialize>(v: &T) -> Value {
+    // Lists of strings and unit enums always serialize.
+    Value::Text(serde_json::to_string(v).unwrap_or_else(|_| "[]".into()))
+}
+
+/// Outcome of a write that may collide with an existing row.
+#[derive(Debug)]
+pub enum WriteError {
+    Conflict,
+    NotFound,
+    Storage(crate::ports::PortError),
+}
+
+impl From<crate::ports::PortError> for WriteError {
+    fn from(e: crate::ports::PortError) -> Self {
+        if e.kind == PortErrorKind::Conflict { WriteError::Conflict } else { WriteError::Storage(e) }
+    }
+}
+
+pub async fn load(sql: &impl Sql, client_id: &str) -> Result<Option<Client>, crate::ports::PortError> {
+    const Q: &str = "SELECT client_id, client_secret_sha256, client_name, grant_types, \
+        response_types, redirect_uris, post_logout_redirect_uris, scope, audience, \
+        token_endpoint_auth_method, skip_consent, id_token_signed_response_alg, owner, metadata, \
+        created_at, updated_at FROM clients WHERE client_id = ?";
+    let rows = sql.query(Statement::new(Q, vec![client_id.into()])).await?;
+    rows.first().map(from_row).transpose()
+}
+
+/// Lists clients ordered by id, `limit` at a time after `after` (keyset paging).
+pub async fn list(sql: &impl Sql, after: &str, limit: i64) -> Result<Vec<Client>, crate::ports::PortError> {
+    const Q: &str = "SELECT client_id, client_secret_sha256, client_name, grant_types, \
+        response_types, redirect_uris, post_logout_redirect_uris, scope, audience, \
+        token_endpoint_auth_method, skip_consent, id_token_signed_response_alg, owner, metadata, \
+        created_at, updated_at FROM clients WHERE client_id > ? ORDER BY client_id LIMIT ?";
+    let rows = sql.query(Statement::new(Q, vec![after.into(), limit.into()])).await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn insert(sql: &impl Sql, c: &Client) -> Result<(), WriteError> {
+    const Q: &str = "INSERT INTO clients (client_id, client_secret_sha256, client_name, \
+        grant_types, response_types, redirect_uris, post_logout_redirect_uris, scope, audience, \
+        token_endpoint_auth_method, skip_consent, id_token_signed_response_alg, owner, metadata, \
+        created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    sql.query(Statement::new(Q, to_params(c))).await?;
+    Ok(())
+}
+
+pub async fn update(sql: &impl Sql, c: &Client) -> Result<(), WriteError> {
+    const Q: &str = "UPDATE clients SET client_secret_sha256 = ?2, client_name = ?3, \
+        grant_types = ?4, response_types = ?5, redirect_uris = ?6, post_logout_redirect_uris = ?7, \
+        scope = ?8, audience = ?9, token_endpoint_auth_method = ?10, skip_consent = ?11, \
+        id_token_signed_response_alg = ?12, owner = ?13, metadata = ?14, created_at = ?15, \
+        updated_at = ?16 WHERE client_id = ?1 RETURNING client_id";
+    let rows = sql.query(Statement::new(Q, to_params(c))).await?;
+    if rows.is_empty() { Err(WriteError::NotFound) } else { Ok(()) }
+}
+
+pub async fn delete(sql: &impl Sql, client_id: &str) -> Result<bool, crate::ports::PortError> {
+    const Q: &str = "DELETE FROM clients WHERE client_id = ? RETURNING client_id";
+    Ok(!sql.query(Statement::new(Q, vec![client_id.into()])).await?.is_empty())
+}
+
+// ---- authentication at the token endpoint ----
+
+/// The credentials a token-endpoint request presented (RFC 6749 §2.3.1).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Presented {
+    Basic { client_id: String, secret: String },
+    Post { client_id: String, secret: String },
+    /// A public client identifying itself with `client_id` only (RFC 6749 §3.2.1).
+    PublicId { client_id: String },
+}
+
+impl Presented {
+    fn method(&self) -> AuthMethod {
+        match self {
+            Presented::Basic { .. } => AuthMethod::ClientSecretBasic,
+            Presented::Post { .. } => AuthMethod::ClientSecretPost,
+            Presented::PublicId { .. } => AuthMethod::None,
+        }
+    }
+
+    fn challenge(&self) -> Option<Challenge> {
+        matches!(self, Presented::Basic { .. }).then_some(Challenge::Basic)
+    }
+}
+
+fn invalid_client(challenge: Option<Challenge>) -> OAuthError {
+    let e = OAuthError::new(ErrorCode::InvalidClient, "Client authentication failed.");
+    match challenge {
+        Some(c) => e.with_challenge(c),
+        None => e,
+    }
+}
+
+/// Reads the client's credentials from the `Authorization` header and the form.
+///
+/// RFC 6749 §2.3: a client "MUST NOT use more than one authentication method in each request";
+/// §2.3.1: Basic credentials are form-urlencoded before base64.
+pub fn presented(
+    authorization: Option<&str>,
+    form: &mut crate::web::Form,
+) -> Result<Presented, OAuthError> {
+    let form_id = form.take("client_id");
+    let form_secret = form.take("client_secret");
+    if let Some(header) = authorization {
+        let basic = || invalid_client(Some(Challenge::Basic));
+        let (scheme, value) = header.trim().split_once(' ').ok_or_else(basic)?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(basic().with_internal("unsupported Authorization scheme"));
+        }
+        let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, value.trim())
+            .map_err(|_| basic())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| basic())?;
+        let (id, secret) = decoded.split_once(':').ok_or_else(basic)?;
+        let unescape = |s: &str| {
+            form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let (client_id, secret) = (unescape(id), unescape(secret));
+        if form_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "The client used more than one authentication method.",
+            ));
+        }
+        if form_id.as_ref().is_some_and(|f| *f != client_id) {
+            return Err(OAuthError::invalid_request(
+                "client_id in the body does not match the Authorization header.",
+            ));
+        }
+        if client_id.is_empty() {
+            return Err(basic());
+        }
+        return Ok(Presented::Basic { client_id, secret });
+    }
+    match (form_id, form_secret) {
+        (Some(client_id), Some(secret)) => Ok(Presented::Post { client_id, secret }),
+        (Some(client_id), None) => Ok(Presented::PublicId { client_id }),
+        (None, Some(_)) => Err(OAuthError::invalid_request("client_secret without client_id.")),
+        // No credentials at all: answer with the Basic challenge so the client learns how.
+        (None, None) => Err(invalid_client(Some(Challenge::Basic))),
+    }
+}
+
+/// Authenticates the client: it must exist, use the method it registered, and present the
+/// right secret (compared as SHA-256 digests in constant time).
+pub async fn authenticate<P: Ports>(ports: &P, presented: &Presented) -> Result<Client, OAuthError> {
+    let (client_id, secret) = match presented {
+        Presented::Basic { client_id, secret } | Presented::Post { client_id, secret } => {
+            (client_id, Some(secret))
+        }
+        Presented::PublicId { client_id } => (client_id, None),
+    };
+    let challenge = presented.challenge();
+    let client = load(ports.sql(), client_id).await?;
+    let presented_digest = secret.map(|s| sha256_hex(s.as_bytes()));
+    let Some(client) = client else {
+        // Spend the same comparison on unknown clients so timing does not reveal which exist.
+        let _ = digest_eq(presented_digest.as_deref().unwrap_or(""), &"0".repeat(64));
+        return Err(invalid_client(challenge).with_internal("unknown client"));
+    };
+    if client.token_endpoint_auth_method != presented.method() {
+        return Err(invalid_client(challenge).with_internal(format!(
+            "client registered for {}, used {}",
+            client.token_endpoint_auth_method.as_str(),
+            presented.method().as_str()
+        )));
+    }
+    match (&client.client_secret_sha256, presented_digest) {
+        (_, None) if client.token_endpoint_auth_method == AuthMethod::None => Ok(client),
+        (Some(stored), Some(given)) if digest_eq(stored, &given) => Ok(client),
+        _ => Err(invalid_client(challenge).with_internal("wrong client secret")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::SeededRng;
+
+    fn input(json: serde_json::Value) -> ClientInput {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn generates_id_and_secret_and_stores_only_the_digest() {
+        let rng = SeededRng::new(3);
+        let (c, secret) = input(serde_json::json!({"grant_types": ["client_credentials"]}))
+            .validate(&rng, 100, None)
+            .unwrap();
+        assert_eq!(c.client_id.len(), 36);
+        let SecretChange::Set { plaintext, generated: true } = secret else { panic!("{secret:?}") };
+        assert_eq!(c.client_secret_sha256, Some(sha256_hex(plaintext.as_bytes())));
+    }
+
+    #[test]
+    fn refuses_what_the_rules_forbid() {
+        let rng = SeededRng::new(4);
+        for bad in [
+            serde_json::json!({"grant_types": ["password"]}),
+            serde_json::json!({"grant_types": ["authorization_code"]}),
+            serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+            serde_json::json!({"grant_types": ["client_credentials"], "client_secret": "short"}),
+            serde_json::json!({"redirect_uris": ["http://example.com/cb"]}),
+            serde_json::json!({"redirect_uris": ["https://example.com/cb#frag"]}),
+            serde_json::json!({"redirect_uris": ["javascript:alert(1)"]}),
+            serde_json::json!({"client_id": "bad id", "grant_types": ["client_credentials"]}),
+            serde_json::json!({"grant_types": ["client_credentials"], "scope": "a \"b"}),
+            serde_json::json!({"grant_types": ["client_credentials"], "response_types": ["code foo"]}),
+        ] {
+            assert!(input(bad.clone()).validate(&rng, 0, None).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_value::<ClientInput>(serde_json::json!({"nope": 1})).is_err());
+    }
+
+    #[test]
+    fn accepts_loopback_http_and_private_use_schemes() {
+        let rng = SeededRng::new(5);
+        let (c, _) = input(serde_json::json!({
+            "redirect_uris": ["http://127.0.0.1:8080/cb", "com.example.app:/cb", "https://rp.example/cb"],
+            "response_types": ["id_token code"],
+            "scope": "openid  openid profile",
+        }))
+        .validate(&rng, 0, None)
+        .unwrap();
+        assert_eq!(c.response_types, vec!["code id_token"]);
+        assert_eq!(c.scope, "openid profile");
+    }
+
+    #[test]
+    fn basic_credentials_are_form_urldecoded() {
+        let mut form = crate::web::Form::default();
+        let header = format!(
+            "Basic {}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "my%3Aid:s%2Bcret")
+        );
+        let p = presented(Some(&header), &mut form).unwrap();
+        assert_eq!(p, Presented::Basic { client_id: "my:id".into(), secret: "s+cret".into() });
+    }
+
+    #[test]
+    fn two_methods_at_once_are_refused() {
+        let mut form = crate::web::Form::parse_bytes(b"client_secret=x&client_id=a").unwrap();
+        let header = "Basic YTp4";
+        let e = presented(Some(header), &mut form).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+    }
+}

@@ -1,0 +1,172 @@
+//! Signing keys: provisioning, rotation, the published set (JWKS) and the current signer.
+//!
+//! Per algorithm one `current` key signs and one `next` key is already published, so a
+//! relying party that refreshed its JWKS at any time since the previous rotation knows the key
+//! before it signs anything (DESIGN.md, "Tokens and keys"). A retired key stays published
+//! until every token it signed has expired.
+
+use serde::Serialize;
+
+use crate::OAuthError;
+use crate::cache;
+use crate::config::{Settings, kek};
+use crate::jose::{Alg, Jwk, PrivateKey};
+use crate::ports::{PortError, Ports, Row, Sql, Statement, UnixTime};
+
+/// KV key of the cached public JWKS; deleted on rotation.
+pub const JWKS_CACHE_KEY: &str = "jwks:v1";
+/// How long an edge may serve a cached JWKS. Rotation deletes the entry; eventual-consistent
+/// KV may serve the old set this long, which is safe because `next` keys are published a
+/// whole rotation ahead.
+pub const JWKS_CACHE_TTL: i64 = 60;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub alg: Alg,
+    pub state: String,
+    pub created_at: UnixTime,
+    pub activated_at: Option<UnixTime>,
+    pub retired_at: Option<UnixTime>,
+    pub expires_at: Option<UnixTime>,
+}
+
+fn info(row: &Row) -> Result<KeyInfo, PortError> {
+    Ok(KeyInfo {
+        kid: row.text(0)?.to_owned(),
+        alg: Alg::parse(row.text(1)?).ok_or_else(|| PortError::other("signing_keys: bad alg"))?,
+        state: row.text(2)?.to_owned(),
+        created_at: row.int(3)?,
+        activated_at: row.opt_int(4)?,
+        retired_at: row.opt_int(5)?,
+        expires_at: row.opt_int(6)?,
+    })
+}
+
+pub async fn list(sql: &impl Sql) -> Result<Vec<KeyInfo>, PortError> {
+    const Q: &str = "SELECT kid, alg, state, created_at, activated_at, retired_at, expires_at \
+        FROM signing_keys ORDER BY alg, created_at, kid";
+    sql.query(Statement::new(Q, vec![])).await?.iter().map(info).collect()
+}
+
+/// The public keys to publish at `now`: next, current, and retired keys whose tokens may still
+/// be live. Public members only (RFC 7517 §4; no `d`, `p`, `q`, ...).
+pub async fn published(sql: &impl Sql, now: UnixTime) -> Result<Vec<Jwk>, PortError> {
+    const Q: &str = "SELECT public_jwk FROM signing_keys \
+        WHERE state != 'retired' OR expires_at > ? ORDER BY alg DESC, created_at DESC, kid";
+    let rows = sql.query(Statement::new(Q, vec![now.into()])).await?;
+    rows.iter()
+        .map(|r| serde_json::from_str(r.text(0)?).map_err(|e| PortError::other(format!("public_jwk: {e}"))))
+        .collect()
+}
+
+/// The public JWKS document, from the KV cache when fresh.
+pub async fn jwks_json<P: Ports>(ports: &P, now: UnixTime) -> Result<Vec<u8>, OAuthError> {
+    if let Some(cached) = cache::get(ports.kv(), JWKS_CACHE_KEY, now).await {
+        return Ok(cached);
+    }
+    let keys = published(ports.sql(), now).await?;
+    let body = serde_json::to_vec(&serde_json::json!({ "keys": keys })).map_err(OAuthError::server)?;
+    cache::put(ports.kv(), JWKS_CACHE_KEY, now, JWKS_CACHE_TTL, &body).await;
+    Ok(body)
+}
+
+/// The key that signs for `alg` now.
+pub async fn current<P: Ports>(ports: &P, alg: Alg) -> Result<PrivateKey, OAuthError> {
+    const Q: &str =
+        "SELECT kid, private_sealed FROM signing_keys WHERE alg = ? AND state = 'current'";
+    let rows = ports.sql().query(Statement::new(Q, vec![alg.as_str().into()])).await?;
+    let row = rows.first().ok_or_else(|| {
+        OAuthError::server(format!(
+            "no current {alg} signing key: provision keys with `edgeid keys rotate` or POST /admin/keys/rotate"
+        ))
+    })?;
+    let kid = row.text(0)?;
+    let private = kek(ports)?.open(kid, row.text(1)?).map_err(OAuthError::server)?;
+    PrivateKey::from_private_bytes(kid, alg, &private).map_err(OAuthError::server)
+}
+
+/// Rotates the keys of `alg`: `next` becomes `current`, `current` is retired (published until
+/// `now + longest token lifetime`), a fresh `next` is generated, expired keys are deleted —
+/// one atomic batch. On an empty store this provisions `current` and `next`.
+pub async fn rotate<P: Ports>(
+    ports: &P,
+    settings: &Settings,
+    now: UnixTime,
+    alg: Alg,
+) -> Result<(), OAuthError> {
+    const STATES: &str = "SELECT kid, state FROM signing_keys WHERE alg = ? AND state != 'retired'";
+    let rows = ports.sql().query(Statement::new(STATES, vec![alg.as_str().into()])).await?;
+    let state_kid = |s: &str| -> Result<Option<String>, PortError> {
+        for r in &rows {
+            if r.text(1)? == s {
+                return Ok(Some(r.text(0)?.to_owned()));
+            }
+        }
+        Ok(None)
+    };
+    let (current, next) = (state_kid("current")?, state_kid("next")?);
+    let kek = kek(ports)?;
+    let fresh = |state: &'static str| -> Result<Statement, OAuthError> {
+        let key = PrivateKey::generate(alg, ports)?;
+        let sealed = kek.seal(ports, &key.kid, &key.to_private_bytes()?)?;
+        let jwk = serde_json::to_string(&key.public_jwk()).map_err(OAuthError::server)?;
+        let activated = (state == "current").then_some(now);
+        Ok(Statement::new(
+            "INSERT INTO signing_keys (kid, alg, state, public_jwk, private_sealed, created_at, activated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                key.kid.clone().into(),
+                alg.as_str().into(),
+                state.into(),
+                jwk.into(),
+                sealed.into(),
+                now.into(),
+                activated.into(),
+            ],
+        ))
+    };
+    let mut batch = Vec::new();
+    match (current, next) {
+        (None, None) => {
+            batch.push(fresh("current")?);
+            batch.push(fresh("next")?);
+        }
+        (None, Some(next)) => {
+            batch.push(activate(&next, now));
+            batch.push(fresh("next")?);
+        }
+        // A current key without a successor (should not happen): publish one first, so the
+        // next rotation has a key relying parties already know.
+        (Some(_), None) => batch.push(fresh("next")?),
+        (Some(current), Some(next)) => {
+            batch.push(Statement::new(
+                "UPDATE signing_keys SET state = 'retired', retired_at = ?, expires_at = ? \
+                 WHERE kid = ? AND state = 'current'",
+                vec![now.into(), (now + settings.longest_token_ttl()).into(), current.into()],
+            ));
+            batch.push(activate(&next, now));
+            batch.push(fresh("next")?);
+        }
+    }
+    batch.push(Statement::new(
+        "DELETE FROM signing_keys WHERE state = 'retired' AND expires_at <= ?",
+        vec![now.into()],
+    ));
+    ports.sql().batch(batch).await.map_err(|e| match e.kind {
+        crate::ports::PortErrorKind::Conflict => {
+            OAuthError::new(crate::ErrorCode::TemporarilyUnavailable, "A concurrent rotation won; retry.")
+                .with_internal(e)
+        }
+        _ => OAuthError::server(e),
+    })?;
+    cache::invalidate(ports.kv(), JWKS_CACHE_KEY).await;
+    Ok(())
+}
+
+fn activate(kid: &str, now: UnixTime) -> Statement {
+    Statement::new(
+        "UPDATE signing_keys SET state = 'current', activated_at = ? WHERE kid = ? AND state = 'next'",
+        vec![now.into(), kid.into()],
+    )
+}

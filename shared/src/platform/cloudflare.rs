@@ -1,0 +1,276 @@
+//! The Cloudflare Workers host's ports: D1 (binding `DB`), Workers KV (binding `KV`), Worker
+//! vars and secrets, the JS clock and `crypto.getRandomValues` through workers-rs 0.8.
+//!
+//! Bindings are per Worker (each function's `infra/cloudflare/wrangler.<name>.jsonc`), so they
+//! are looked up on first use: a Worker without a binding it never touches works, and one that
+//! reaches for a binding it was not granted gets a [`PortError`] the flow turns into
+//! `server_error`.
+
+use std::cell::OnceCell;
+
+use worker::js_sys::{self, Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::{D1Database, Env, KvStore};
+
+use crate::ports::{Clock, Config, Kv, PortError, Ports, Rng, Row, Sql, Statement, UnixTime, Value};
+
+/// The D1 database binding every function that needs SQL declares.
+const D1_BINDING: &str = "DB";
+/// The Workers KV namespace binding.
+const KV_BINDING: &str = "KV";
+
+/// JS numbers carry integers exactly up to 2^53 - 1 (`Number.MAX_SAFE_INTEGER`), and D1 binds
+/// and returns INTEGER values as JS numbers.
+const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
+/// Serves one request of `function`: builds the ports, converts the request, runs the core and
+/// converts the response back.
+pub async fn handle(
+    function: crate::Function,
+    mut req: worker::Request,
+    env: Env,
+) -> worker::Result<worker::Response> {
+    // Refuse an oversized body before buffering it; the core applies the same limit to what
+    // arrives without a Content-Length.
+    let declared_len = req.headers().get("content-length")?.and_then(|v| v.parse::<u64>().ok());
+    if declared_len.is_some_and(|len| len > crate::web::MAX_BODY_BYTES as u64) {
+        return from_core_response(crate::web::payload_too_large());
+    }
+    let core_req = match into_core_request(&mut req).await {
+        Ok(core_req) => core_req,
+        Err(e) => {
+            worker::console_error!("edgeid {}: unreadable request: {e}", function.name());
+            return worker::Response::error("Bad Request\n", 400);
+        }
+    };
+    let ports = CloudflarePorts::new(env);
+    let resp = crate::handle(function, &ports, core_req).await;
+    from_core_response(resp)
+}
+
+/// The core routes on `req.uri().path()`, so the URI is the request's own path and query.
+async fn into_core_request(req: &mut worker::Request) -> Result<crate::Request, String> {
+    let url = req.url().map_err(|e| format!("URL: {e}"))?;
+    let path_and_query =
+        &url[worker::url::Position::BeforePath..worker::url::Position::AfterQuery];
+    // The raw method: workers-rs' `Method` maps unknown methods to GET.
+    let method = http::Method::from_bytes(req.inner().method().as_bytes())
+        .map_err(|e| format!("method: {e}"))?;
+    let mut builder = http::Request::builder().method(method).uri(path_and_query);
+    // The Fetch API joins repeated request fields with ", " (RFC 9110 §5.3).
+    for (name, value) in req.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    let body = req.bytes().await.map_err(|e| format!("body: {e}"))?;
+    builder.body(body).map_err(|e| e.to_string())
+}
+
+/// Repeated header fields (`Set-Cookie` among them) stay separate fields: the Fetch API's
+/// `Headers.append` keeps each `Set-Cookie` on its own.
+fn from_core_response(resp: crate::Response) -> worker::Result<worker::Response> {
+    let (parts, body) = resp.into_parts();
+    let headers = worker::Headers::new();
+    for (name, value) in &parts.headers {
+        headers.append(name.as_str(), &String::from_utf8_lossy(value.as_bytes()))?;
+    }
+    // The Fetch API refuses statuses outside 200..=599 and a body on 204/205/304.
+    let status = match parts.status.as_u16() {
+        s @ 200..=599 => s,
+        other => {
+            worker::console_error!("edgeid: status {other} cannot be sent from a Worker");
+            500
+        }
+    };
+    let builder = worker::ResponseBuilder::new().with_status(status).with_headers(headers);
+    Ok(if body.is_empty() || matches!(status, 204 | 205 | 304) {
+        builder.empty()
+    } else {
+        builder.fixed(body)
+    })
+}
+
+/// The ports of one request.
+pub struct CloudflarePorts {
+    env: Env,
+    sql: D1Sql,
+    kv: WorkersKv,
+}
+
+impl CloudflarePorts {
+    pub fn new(env: Env) -> Self {
+        Self {
+            sql: D1Sql { env: env.clone(), db: OnceCell::new() },
+            kv: WorkersKv { env: env.clone(), store: OnceCell::new() },
+            env,
+        }
+    }
+}
+
+/// D1 through its binding, looked up on first use.
+pub struct D1Sql {
+    env: Env,
+    db: OnceCell<Result<D1Database, String>>,
+}
+
+/// Workers KV through its binding, looked up on first use.
+pub struct WorkersKv {
+    env: Env,
+    store: OnceCell<Result<KvStore, String>>,
+}
+
+impl D1Sql {
+    fn db(&self) -> Result<&D1Database, PortError> {
+        self.db
+            .get_or_init(|| self.env.d1(D1_BINDING).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| PortError::other(format!("D1 binding {D1_BINDING}: {e}")))
+    }
+
+    fn prepare(db: &D1Database, stmt: &Statement) -> Result<worker::D1PreparedStatement, PortError> {
+        let params = stmt.params.iter().map(to_js).collect::<Result<Vec<_>, _>>()?;
+        db.prepare(stmt.sql).bind(&params).map_err(d1_err)
+    }
+}
+
+impl Sql for D1Sql {
+    /// `raw()` returns each row as an array in the order the query selected the columns.
+    async fn query(&self, stmt: Statement) -> Result<Vec<Row>, PortError> {
+        let rows = Self::prepare(self.db()?, &stmt)?.raw_js_value().await.map_err(d1_err)?;
+        rows.into_iter()
+            .map(|row| {
+                let row = row
+                    .dyn_into::<Array>()
+                    .map_err(|v| PortError::other(format!("D1 row is not an array: {v:?}")))?;
+                row.iter().map(from_js).collect::<Result<Vec<_>, _>>().map(Row)
+            })
+            .collect()
+    }
+
+    /// D1 runs a batch as one transaction: if any statement fails, none takes effect.
+    async fn batch(&self, stmts: Vec<Statement>) -> Result<(), PortError> {
+        if stmts.is_empty() {
+            return Ok(());
+        }
+        let db = self.db()?;
+        let prepared = stmts.iter().map(|s| Self::prepare(db, s)).collect::<Result<Vec<_>, _>>()?;
+        // A failing statement rejects the whole batch, so the results hold nothing more.
+        db.batch(prepared).await.map(drop).map_err(d1_err)
+    }
+}
+
+fn to_js(v: &Value) -> Result<JsValue, PortError> {
+    match v {
+        Value::Null => Ok(JsValue::null()),
+        // Within ±(2^53 - 1), so the cast to f64 is exact.
+        Value::Integer(n) if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(n) => {
+            Ok(JsValue::from_f64(*n as f64))
+        }
+        Value::Integer(n) => Err(PortError::other(format!("integer {n} does not fit D1's 2^53"))),
+        Value::Text(s) => Ok(JsValue::from_str(s)),
+    }
+}
+
+/// The schema holds only INTEGER and TEXT. D1 returns both INTEGER and REAL as JS numbers:
+/// integral ones read as INTEGER, others as text, as the native and Spin hosts read REAL.
+/// A BLOB reads as (lossy UTF-8) text, as there.
+fn from_js(v: JsValue) -> Result<Value, PortError> {
+    if v.is_null() || v.is_undefined() {
+        return Ok(Value::Null);
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(Value::Text(s));
+    }
+    if let Some(f) = v.as_f64() {
+        // Integral and within ±(2^53 - 1), so the cast is exact.
+        return Ok(if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER as f64 {
+            Value::Integer(f as i64)
+        } else {
+            Value::Text(f.to_string())
+        });
+    }
+    if v.is_instance_of::<js_sys::ArrayBuffer>() || v.is_instance_of::<js_sys::Uint8Array>() {
+        let bytes = js_sys::Uint8Array::new(&v).to_vec();
+        return Ok(Value::Text(String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    Err(PortError::other(format!("D1 value of unexpected type: {v:?}")))
+}
+
+/// D1 reports SQLite's own message ("D1_ERROR: UNIQUE constraint failed: ..."), in the error
+/// or in its cause.
+fn d1_err(e: worker::Error) -> PortError {
+    let message = match &e {
+        worker::Error::D1(d1) => {
+            let error: &js_sys::Error = d1.as_ref();
+            format!("{} ({})", String::from(error.message()), d1.cause())
+        }
+        other => other.to_string(),
+    };
+    PortError::from_sqlite_message(message)
+}
+
+impl WorkersKv {
+    fn store(&self) -> Result<&KvStore, PortError> {
+        self.store
+            .get_or_init(|| self.env.kv(KV_BINDING).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| PortError::other(format!("KV binding {KV_BINDING}: {e}")))
+    }
+}
+
+impl Kv for WorkersKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        self.store()?.get(key).bytes().await.map_err(kv_err)
+    }
+
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        self.store()?.put_bytes(key, value).map_err(kv_err)?.execute().await.map_err(kv_err)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.store()?.delete(key).await.map_err(kv_err)
+    }
+}
+
+fn kv_err(e: worker::KvError) -> PortError {
+    PortError::other(format!("Workers KV: {e}"))
+}
+
+impl Clock for CloudflarePorts {
+    /// Workers freeze `Date.now()` during synchronous execution (a timing side-channel
+    /// defence); it still advances between requests and across I/O, which is all `now` needs.
+    fn now(&self) -> UnixTime {
+        i64::try_from(worker::Date::now().as_millis() / 1000).unwrap_or(i64::MAX)
+    }
+}
+
+impl Rng for CloudflarePorts {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), PortError> {
+        getrandom::fill(buf).map_err(|e| PortError::other(format!("getrandom: {e}")))
+    }
+}
+
+/// Core names are lower snake case (`key_encryption_key`); Worker vars and secrets are upper
+/// snake case (`KEY_ENCRYPTION_KEY`). A secret wins over a var of the same name.
+impl Config for CloudflarePorts {
+    fn var(&self, name: &str) -> Option<String> {
+        let name = name.to_ascii_uppercase();
+        self.env
+            .secret(&name)
+            .map(|s| s.to_string())
+            .or_else(|_| self.env.var(&name).map(|v| v.to_string()))
+            .ok()
+    }
+}
+
+impl Ports for CloudflarePorts {
+    type Sql = D1Sql;
+    type Kv = WorkersKv;
+
+    fn sql(&self) -> &D1Sql {
+        &self.sql
+    }
+
+    fn kv(&self) -> &WorkersKv {
+        &self.kv
+    }
+}

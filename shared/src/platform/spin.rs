@@ -1,0 +1,229 @@
+//! The Spin host's ports: Spin SQLite, Spin key-value and Spin variables through spin-sdk 5.2
+//! (`fermyon:spin/*@2.0.0`, which every Spin from 2.x on serves), the WASI clock and random
+//! source.
+//!
+//! spin-sdk's calls are synchronous, so the core's async ports complete immediately here.
+//! Stores are opened on first use: a discovery request answered from the KV cache never opens
+//! SQLite, and a store the component was not granted surfaces as a [`PortError`] the flow
+//! turns into `server_error`, not as a bare 500 from the SDK.
+
+use std::cell::OnceCell;
+
+use spin_sdk::{key_value, sqlite, variables};
+
+use crate::ports::{Clock, Config, Kv, PortError, Ports, Rng, Row, Sql, Statement, UnixTime, Value};
+
+/// Serves one request of `function`: builds the ports, converts the request, runs the core and
+/// converts the response back.
+pub async fn handle(
+    function: crate::Function,
+    req: spin_sdk::http::Request,
+) -> anyhow::Result<spin_sdk::http::Response> {
+    let ports = SpinPorts::default();
+    let req = match into_core_request(req) {
+        Ok(req) => req,
+        Err(e) => {
+            eprintln!("edgeid {}: unreadable request: {e:#}", function.name());
+            return Ok(spin_sdk::http::Response::new(400, "Bad Request\n"));
+        }
+    };
+    let resp = crate::handle(function, &ports, req).await;
+    Ok(from_core_response(resp))
+}
+
+/// The core routes on `req.uri().path()`, so the URI is the request's own path and query.
+/// (spin-sdk's `Request::uri()` is the absolute URL; `spin-path-info` is only the part after
+/// the matched route prefix.)
+fn into_core_request(req: spin_sdk::http::Request) -> anyhow::Result<crate::Request> {
+    let path_and_query = req
+        .path_and_query()
+        .ok_or_else(|| anyhow::anyhow!("unparsable request URI {:?}", req.uri()))?
+        .to_owned();
+    let method = http::Method::from_bytes(req.method().to_string().as_bytes())?;
+    let mut builder = http::Request::builder().method(method).uri(path_and_query);
+    for (name, value) in req.headers() {
+        builder = builder.header(name, value.as_bytes());
+    }
+    Ok(builder.body(req.into_body())?)
+}
+
+/// spin-sdk's `Response` keeps one value per header name. Repeated fields are joined with
+/// `", "` (RFC 9110 §5.3), which is exact for list-valued fields; `Set-Cookie` cannot be joined
+/// that way (RFC 6265 §3), so a response carrying more than one loses all but the last.
+fn from_core_response(resp: crate::Response) -> spin_sdk::http::Response {
+    let (parts, body) = resp.into_parts();
+    let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(parts.headers.keys_len());
+    for name in parts.headers.keys() {
+        let mut values = parts.headers.get_all(name).iter();
+        let Some(first) = values.next() else { continue };
+        let mut value = first.as_bytes().to_vec();
+        for more in values {
+            if name == http::header::SET_COOKIE {
+                eprintln!("edgeid: spin-sdk keeps only one Set-Cookie per response");
+                value = more.as_bytes().to_vec();
+            } else {
+                value.extend_from_slice(b", ");
+                value.extend_from_slice(more.as_bytes());
+            }
+        }
+        headers.push((name.as_str().to_owned(), value));
+    }
+    spin_sdk::http::Response::builder().status(parts.status.as_u16()).headers(headers).body(body).build()
+}
+
+/// The ports of one request.
+#[derive(Default)]
+pub struct SpinPorts {
+    sql: SpinSql,
+    kv: SpinKv,
+}
+
+/// The `default` Spin SQLite database, opened on first use.
+#[derive(Default)]
+pub struct SpinSql {
+    conn: OnceCell<Result<sqlite::Connection, String>>,
+}
+
+/// The `default` Spin key-value store, opened on first use.
+#[derive(Default)]
+pub struct SpinKv {
+    store: OnceCell<Result<key_value::Store, String>>,
+}
+
+impl SpinSql {
+    fn conn(&self) -> Result<&sqlite::Connection, PortError> {
+        self.conn
+            .get_or_init(|| sqlite::Connection::open_default().map_err(|e| format!("{e:?}")))
+            .as_ref()
+            .map_err(|e| PortError::other(format!("opening SQLite database 'default': {e}")))
+    }
+
+    fn run(conn: &sqlite::Connection, stmt: &Statement) -> Result<Vec<Row>, PortError> {
+        let params: Vec<sqlite::Value> = stmt.params.iter().map(to_spin).collect();
+        let result = conn.execute(stmt.sql, &params).map_err(sql_err)?;
+        Ok(result.rows.into_iter().map(|r| Row(r.values.into_iter().map(from_spin).collect())).collect())
+    }
+
+    fn exec(conn: &sqlite::Connection, sql: &str) -> Result<(), PortError> {
+        conn.execute(sql, &[]).map(drop).map_err(sql_err)
+    }
+}
+
+impl Sql for SpinSql {
+    async fn query(&self, stmt: Statement) -> Result<Vec<Row>, PortError> {
+        Self::run(self.conn()?, &stmt)
+    }
+
+    /// `BEGIN IMMEDIATE` takes the write lock up front, so a batch never fails half-way on a
+    /// lock upgrade; every statement runs on the same connection resource.
+    async fn batch(&self, stmts: Vec<Statement>) -> Result<(), PortError> {
+        let conn = self.conn()?;
+        Self::exec(conn, "BEGIN IMMEDIATE")?;
+        let outcome = stmts
+            .iter()
+            .try_for_each(|stmt| Self::run(conn, stmt).map(drop))
+            .and_then(|()| Self::exec(conn, "COMMIT"));
+        if outcome.is_err() {
+            // The original error is what matters; a failed ROLLBACK (nothing left to roll
+            // back after a failed COMMIT) adds nothing.
+            let _ = Self::exec(conn, "ROLLBACK");
+        }
+        outcome
+    }
+}
+
+fn to_spin(v: &Value) -> sqlite::Value {
+    match v {
+        Value::Null => sqlite::Value::Null,
+        Value::Integer(n) => sqlite::Value::Integer(*n),
+        Value::Text(s) => sqlite::Value::Text(s.clone()),
+    }
+}
+
+/// The schema holds only INTEGER and TEXT; REAL and BLOB are mapped as the native host maps
+/// them, so a stray value reads the same on every host.
+fn from_spin(v: sqlite::Value) -> Value {
+    match v {
+        sqlite::Value::Null => Value::Null,
+        sqlite::Value::Integer(n) => Value::Integer(n),
+        sqlite::Value::Real(f) => Value::Text(f.to_string()),
+        sqlite::Value::Text(s) => Value::Text(s),
+        sqlite::Value::Blob(b) => Value::Text(String::from_utf8_lossy(&b).into_owned()),
+    }
+}
+
+fn sql_err(e: sqlite::Error) -> PortError {
+    match e {
+        sqlite::Error::Io(message) => PortError::from_sqlite_message(message),
+        other => PortError::other(format!("{other:?}")),
+    }
+}
+
+impl SpinKv {
+    fn store(&self) -> Result<&key_value::Store, PortError> {
+        self.store
+            .get_or_init(|| key_value::Store::open_default().map_err(|e| format!("{e:?}")))
+            .as_ref()
+            .map_err(|e| PortError::other(format!("opening key-value store 'default': {e}")))
+    }
+}
+
+impl Kv for SpinKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        self.store()?.get(key).map_err(kv_err)
+    }
+
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        self.store()?.set(key, value).map_err(kv_err)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.store()?.delete(key).map_err(kv_err)
+    }
+}
+
+fn kv_err(e: key_value::Error) -> PortError {
+    PortError::other(format!("key-value: {e:?}"))
+}
+
+impl Clock for SpinPorts {
+    fn now(&self) -> UnixTime {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+}
+
+impl Rng for SpinPorts {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), PortError> {
+        getrandom::fill(buf).map_err(|e| PortError::other(format!("getrandom: {e}")))
+    }
+}
+
+/// Config names are Spin variable names as they are (lower snake case); the component must
+/// map each one in `[component.X.variables]`, or it reads as unset.
+impl Config for SpinPorts {
+    fn var(&self, name: &str) -> Option<String> {
+        match variables::get(name) {
+            Ok(value) => Some(value),
+            Err(variables::Error::Undefined(_)) => None,
+            Err(e) => {
+                eprintln!("edgeid: variable {name:?}: {e:?}");
+                None
+            }
+        }
+    }
+}
+
+impl Ports for SpinPorts {
+    type Sql = SpinSql;
+    type Kv = SpinKv;
+
+    fn sql(&self) -> &SpinSql {
+        &self.sql
+    }
+
+    fn kv(&self) -> &SpinKv {
+        &self.kv
+    }
+}

@@ -1,0 +1,205 @@
+//! The token endpoint (RFC 6749 §3.2): `POST /oauth2/token`.
+//!
+//! This release implements the client credentials grant (RFC 6749 §4.4); the access token is
+//! a JWT per RFC 9068.
+
+use http::{Method, StatusCode, header};
+use serde::Serialize;
+
+use crate::client::{self, Client, GrantType};
+use crate::config::Settings;
+use crate::error::{ErrorCode, OAuthError};
+use crate::jose::{self, Alg};
+use crate::ports::UnixTime;
+use crate::web::{self, Form};
+use crate::{Ports, Request, Response, keys};
+
+/// A token request, parsed once: each grant's parameters exist only on its variant.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenRequest {
+    /// RFC 6749 §4.4.2.
+    ClientCredentials {
+        scope: Option<String>,
+        /// Hydra's `audience` parameter: space-delimited audiences the client is allowed.
+        audience: Option<String>,
+    },
+}
+
+impl TokenRequest {
+    /// RFC 6749 §5.2: a missing `grant_type` is `invalid_request`, an unknown one
+    /// `unsupported_grant_type`.
+    pub fn parse(form: &mut Form) -> Result<TokenRequest, OAuthError> {
+        let grant_type = form
+            .take("grant_type")
+            .ok_or_else(|| OAuthError::invalid_request("The grant_type parameter is missing."))?;
+        match grant_type.as_str() {
+            "client_credentials" => Ok(TokenRequest::ClientCredentials {
+                scope: form.take("scope"),
+                audience: form.take("audience"),
+            }),
+            other => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("The grant_type '{}' is not supported.", web::printable(other)),
+            )),
+        }
+    }
+
+    fn grant_type(&self) -> GrantType {
+        match self {
+            TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
+        }
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+}
+
+/// RFC 9068 §2.2 access-token claims.
+#[derive(Debug, Serialize)]
+pub struct AccessTokenClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: Vec<String>,
+    pub exp: UnixTime,
+    pub iat: UnixTime,
+    pub jti: String,
+    pub client_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub scope: &'a str,
+}
+
+pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
+    if req.uri().path() != "/oauth2/token" {
+        return web::not_found();
+    }
+    if let Err(resp) = web::require_method(&req, &[Method::POST], "POST") {
+        return resp;
+    }
+    match token(ports, &req).await {
+        Ok(body) => {
+            let mut resp = web::json(StatusCode::OK, &body);
+            let headers = resp.headers_mut();
+            // RFC 6749 §5.1: "Cache-Control: no-store" and "Pragma: no-cache".
+            headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+            headers.insert(header::PRAGMA, http::HeaderValue::from_static("no-cache"));
+            resp
+        }
+        Err(e) => e.into_json_response(),
+    }
+}
+
+async fn token<P: Ports>(ports: &P, req: &Request) -> Result<TokenResponse, OAuthError> {
+    let mut form = Form::parse(req)?;
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().map_err(|_| OAuthError::invalid_request("Malformed Authorization header.")))
+        .transpose()?;
+    let presented = client::presented(authorization, &mut form)?;
+    let request = TokenRequest::parse(&mut form)?;
+    let settings = Settings::load(ports)?;
+    let now = ports.now();
+    let client = client::authenticate(ports, &presented).await?;
+    if !client.grant_types.contains(&request.grant_type()) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("The client is not allowed to use the grant_type '{}'.", request.grant_type().as_str()),
+        ));
+    }
+    match request {
+        TokenRequest::ClientCredentials { scope, audience } => {
+            let grant = decide_client_credentials(&client, scope.as_deref(), audience.as_deref())?;
+            issue_access_token(ports, &settings, now, &client, &client.client_id, grant).await
+        }
+    }
+}
+
+/// What a client-credentials request is granted.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub scope: Vec<String>,
+    pub audience: Vec<String>,
+}
+
+/// RFC 6749 §4.4.2, §3.3: the requested scope must lie within the client's registered scope
+/// (`invalid_scope` otherwise); without `scope` nothing is granted (the replaced server's
+/// behaviour, so migrated clients see the same tokens). Audiences must be registered; without
+/// `audience` the token carries every registered audience, or the client itself when none is.
+pub fn decide_client_credentials(
+    client: &Client,
+    scope: Option<&str>,
+    audience: Option<&str>,
+) -> Result<Grant, OAuthError> {
+    let allowed: Vec<&str> = client.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let requested = client::scope_tokens(scope.unwrap_or("")).map_err(|t| {
+        OAuthError::new(ErrorCode::InvalidScope, format!("The scope '{}' is malformed.", web::printable(&t)))
+    })?;
+    if let Some(s) = requested.iter().find(|s| !allowed.contains(&s.as_str())) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("The client is not allowed to request the scope '{}'.", web::printable(s)),
+        ));
+    }
+    let audience = match audience {
+        None => {
+            if client.audience.is_empty() {
+                vec![client.client_id.clone()]
+            } else {
+                client.audience.clone()
+            }
+        }
+        Some(a) => {
+            let mut out: Vec<String> = Vec::new();
+            for aud in a.split(' ').filter(|s| !s.is_empty()) {
+                if !client.audience.iter().any(|r| r == aud) {
+                    return Err(OAuthError::invalid_request(format!(
+                        "The audience '{}' is not registered for this client.",
+                        web::printable(aud)
+                    )));
+                }
+                if !out.iter().any(|o| o == aud) {
+                    out.push(aud.to_owned());
+                }
+            }
+            out
+        }
+    };
+    Ok(Grant { scope: requested, audience })
+}
+
+/// Signs an RFC 9068 access token (`typ: at+jwt`, ES256) with the current key.
+pub async fn issue_access_token<P: Ports>(
+    ports: &P,
+    settings: &Settings,
+    now: UnixTime,
+    client: &Client,
+    sub: &str,
+    grant: Grant,
+) -> Result<TokenResponse, OAuthError> {
+    let key = keys::current(ports, Alg::ES256).await?;
+    let scope = grant.scope.join(" ");
+    let claims = AccessTokenClaims {
+        iss: settings.issuer.as_str(),
+        sub,
+        aud: grant.audience,
+        exp: now + settings.access_token_ttl,
+        iat: now,
+        jti: crate::crypto::random_token(ports, 18)?,
+        client_id: &client.client_id,
+        scope: &scope,
+    };
+    let access_token = jose::sign_jwt(ports, &key, "at+jwt", &claims).await?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: settings.access_token_ttl,
+        scope,
+    })
+}
