@@ -131,3 +131,36 @@ pub fn random_token(bytes: usize) -> String {
     getrandom::fill(&mut buf).expect("the OS random source is available");
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
+
+/// Reads a secret kept in `path`, writing `value` there first if the file does not exist, so a
+/// host restarted on the same state keeps opening its sealed keys.
+pub fn persistent_secret(path: &Path, value: &str) -> anyhow::Result<String> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        return Ok(existing.trim().to_owned());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, value)?;
+    Ok(value.to_owned())
+}
+
+/// A free loopback port.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A `cargo` command with the build cache for `dir_name` (outside the clone, so fresh CI clones
+/// reuse it; each host its own so their builds never wait on one cargo lock).
+pub fn cargo(dir_name: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(repo_root()).env("CARGO_TARGET_DIR", cache_dir().join(dir_name));
+    cmd
+}
+
+/// Opens (truncating) a log file for a host's output.
+pub fn log_file(opts: &HostOptions, name: &str) -> anyhow::Result<(std::fs::File, PathBuf)> {
+    std::fs::create_dir_all(&opts.state_dir)?;
+    let path = opts.state_dir.join(name);
+    Ok((std::fs::File::create(&path)?, path))
+}

@@ -12,7 +12,9 @@ use worker::js_sys::{self, Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{D1Database, Env, KvStore};
 
-use crate::ports::{Clock, Config, Kv, PortError, Ports, Rng, Row, Sql, Statement, UnixTime, Value};
+use crate::ports::{
+    Clock, Config, Kv, PortError, Ports, Rng, Row, Sql, Statement, UnixTime, Value,
+};
 
 /// The D1 database binding every function that needs SQL declares.
 const D1_BINDING: &str = "DB";
@@ -32,7 +34,10 @@ pub async fn handle(
 ) -> worker::Result<worker::Response> {
     // Refuse an oversized body before buffering it; the core applies the same limit to what
     // arrives without a Content-Length.
-    let declared_len = req.headers().get("content-length")?.and_then(|v| v.parse::<u64>().ok());
+    let declared_len = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.parse::<u64>().ok());
     if declared_len.is_some_and(|len| len > crate::web::MAX_BODY_BYTES as u64) {
         return from_core_response(crate::web::payload_too_large());
     }
@@ -51,8 +56,7 @@ pub async fn handle(
 /// The core routes on `req.uri().path()`, so the URI is the request's own path and query.
 async fn into_core_request(req: &mut worker::Request) -> Result<crate::Request, String> {
     let url = req.url().map_err(|e| format!("URL: {e}"))?;
-    let path_and_query =
-        &url[worker::url::Position::BeforePath..worker::url::Position::AfterQuery];
+    let path_and_query = &url[worker::url::Position::BeforePath..worker::url::Position::AfterQuery];
     // The raw method: workers-rs' `Method` maps unknown methods to GET.
     let method = http::Method::from_bytes(req.inner().method().as_bytes())
         .map_err(|e| format!("method: {e}"))?;
@@ -81,7 +85,9 @@ fn from_core_response(resp: crate::Response) -> worker::Result<worker::Response>
             500
         }
     };
-    let builder = worker::ResponseBuilder::new().with_status(status).with_headers(headers);
+    let builder = worker::ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(headers);
     Ok(if body.is_empty() || matches!(status, 204 | 205 | 304) {
         builder.empty()
     } else {
@@ -99,8 +105,14 @@ pub struct CloudflarePorts {
 impl CloudflarePorts {
     pub fn new(env: Env) -> Self {
         Self {
-            sql: D1Sql { env: env.clone(), db: OnceCell::new() },
-            kv: WorkersKv { env: env.clone(), store: OnceCell::new() },
+            sql: D1Sql {
+                env: env.clone(),
+                db: OnceCell::new(),
+            },
+            kv: WorkersKv {
+                env: env.clone(),
+                store: OnceCell::new(),
+            },
             env,
         }
     }
@@ -126,8 +138,15 @@ impl D1Sql {
             .map_err(|e| PortError::other(format!("D1 binding {D1_BINDING}: {e}")))
     }
 
-    fn prepare(db: &D1Database, stmt: &Statement) -> Result<worker::D1PreparedStatement, PortError> {
-        let params = stmt.params.iter().map(to_js).collect::<Result<Vec<_>, _>>()?;
+    fn prepare(
+        db: &D1Database,
+        stmt: &Statement,
+    ) -> Result<worker::D1PreparedStatement, PortError> {
+        let params = stmt
+            .params
+            .iter()
+            .map(to_js)
+            .collect::<Result<Vec<_>, _>>()?;
         db.prepare(stmt.sql).bind(&params).map_err(d1_err)
     }
 }
@@ -135,13 +154,19 @@ impl D1Sql {
 impl Sql for D1Sql {
     /// `raw()` returns each row as an array in the order the query selected the columns.
     async fn query(&self, stmt: Statement) -> Result<Vec<Row>, PortError> {
-        let rows = Self::prepare(self.db()?, &stmt)?.raw_js_value().await.map_err(d1_err)?;
+        let rows = Self::prepare(self.db()?, &stmt)?
+            .raw_js_value()
+            .await
+            .map_err(d1_err)?;
         rows.into_iter()
             .map(|row| {
                 let row = row
                     .dyn_into::<Array>()
                     .map_err(|v| PortError::other(format!("D1 row is not an array: {v:?}")))?;
-                row.iter().map(from_js).collect::<Result<Vec<_>, _>>().map(Row)
+                row.iter()
+                    .map(from_js)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Row)
             })
             .collect()
     }
@@ -152,7 +177,10 @@ impl Sql for D1Sql {
             return Ok(());
         }
         let db = self.db()?;
-        let prepared = stmts.iter().map(|s| Self::prepare(db, s)).collect::<Result<Vec<_>, _>>()?;
+        let prepared = stmts
+            .iter()
+            .map(|s| Self::prepare(db, s))
+            .collect::<Result<Vec<_>, _>>()?;
         // A failing statement rejects the whole batch, so the results hold nothing more.
         db.batch(prepared).await.map(drop).map_err(d1_err)
     }
@@ -165,7 +193,9 @@ fn to_js(v: &Value) -> Result<JsValue, PortError> {
         Value::Integer(n) if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(n) => {
             Ok(JsValue::from_f64(*n as f64))
         }
-        Value::Integer(n) => Err(PortError::other(format!("integer {n} does not fit D1's 2^53"))),
+        Value::Integer(n) => Err(PortError::other(format!(
+            "integer {n} does not fit D1's 2^53"
+        ))),
         Value::Text(s) => Ok(JsValue::from_str(s)),
     }
 }
@@ -192,7 +222,9 @@ fn from_js(v: JsValue) -> Result<Value, PortError> {
         let bytes = js_sys::Uint8Array::new(&v).to_vec();
         return Ok(Value::Text(String::from_utf8_lossy(&bytes).into_owned()));
     }
-    Err(PortError::other(format!("D1 value of unexpected type: {v:?}")))
+    Err(PortError::other(format!(
+        "D1 value of unexpected type: {v:?}"
+    )))
 }
 
 /// D1 reports SQLite's own message ("D1_ERROR: UNIQUE constraint failed: ..."), in the error
@@ -223,7 +255,12 @@ impl Kv for WorkersKv {
     }
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
-        self.store()?.put_bytes(key, value).map_err(kv_err)?.execute().await.map_err(kv_err)
+        self.store()?
+            .put_bytes(key, value)
+            .map_err(kv_err)?
+            .execute()
+            .await
+            .map_err(kv_err)
     }
 
     async fn delete(&self, key: &str) -> Result<(), PortError> {

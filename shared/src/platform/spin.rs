@@ -11,7 +11,9 @@ use std::cell::OnceCell;
 
 use spin_sdk::{key_value, sqlite, variables};
 
-use crate::ports::{Clock, Config, Kv, PortError, Ports, Rng, Row, Sql, Statement, UnixTime, Value};
+use crate::ports::{
+    Clock, Config, Kv, PortError, Ports, Rng, Row, Sql, Statement, UnixTime, Value,
+};
 
 /// Serves one request of `function`: builds the ports, converts the request, runs the core and
 /// converts the response back.
@@ -68,7 +70,11 @@ fn from_core_response(resp: crate::Response) -> spin_sdk::http::Response {
         }
         headers.push((name.as_str().to_owned(), value));
     }
-    spin_sdk::http::Response::builder().status(parts.status.as_u16()).headers(headers).body(body).build()
+    spin_sdk::http::Response::builder()
+        .status(parts.status.as_u16())
+        .headers(headers)
+        .body(body)
+        .build()
 }
 
 /// The ports of one request.
@@ -101,7 +107,11 @@ impl SpinSql {
     fn run(conn: &sqlite::Connection, stmt: &Statement) -> Result<Vec<Row>, PortError> {
         let params: Vec<sqlite::Value> = stmt.params.iter().map(to_spin).collect();
         let result = conn.execute(stmt.sql, &params).map_err(sql_err)?;
-        Ok(result.rows.into_iter().map(|r| Row(r.values.into_iter().map(from_spin).collect())).collect())
+        Ok(result
+            .rows
+            .into_iter()
+            .map(|r| Row(r.values.into_iter().map(from_spin).collect()))
+            .collect())
     }
 
     fn exec(conn: &sqlite::Connection, sql: &str) -> Result<(), PortError> {

@@ -1,0 +1,141 @@
+//! `cargo xtask`: build, test, bench and run edgeid on every host.
+//!
+//! - `cargo xtask up [--host native|spin|cloudflare] [--listen ADDR]`
+//! - `cargo xtask test` — installs what the tests need (idempotently), runs the unit and flow
+//!   tests, then the black-box suite against every host, and prints `N passed, N failed`.
+//! - `cargo xtask bench` — throughput, latency and size per host against the `oidc-provider`
+//!   peer.
+
+mod bench;
+mod cloudflare;
+mod host;
+mod native;
+mod spin;
+mod test;
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand};
+
+use host::{Host, HostOptions, Running};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run edgeid locally on one host until interrupted.
+    Up {
+        #[arg(long, value_enum, default_value = "native")]
+        host: Host,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Where the host keeps its state (default: .edgeid/<host> in the repository).
+        #[arg(long)]
+        state_dir: Option<std::path::PathBuf>,
+    },
+    /// Build every artefact (native binary, Spin components, Workers).
+    Build {
+        #[arg(long, value_enum)]
+        host: Vec<Host>,
+    },
+    /// Install what the tests need, then run all tests on all hosts.
+    Test {
+        /// Only these hosts (default: all).
+        #[arg(long, value_enum)]
+        host: Vec<Host>,
+        /// Skip installing tools (they must already be present).
+        #[arg(long)]
+        no_install: bool,
+    },
+    /// Measure throughput, latency and sizes against the oidc-provider peer.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up { host, listen, state_dir } => up(host, listen, state_dir),
+        Command::Build { host } => build(&if host.is_empty() { Host::ALL.to_vec() } else { host }),
+        Command::Test { host, no_install } => {
+            test::run(&if host.is_empty() { Host::ALL.to_vec() } else { host }, !no_install)
+        }
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn install(host: Host) -> anyhow::Result<()> {
+    match host {
+        Host::Native => Ok(()),
+        Host::Spin => spin::install(),
+        Host::Cloudflare => cloudflare::install(),
+    }
+}
+
+pub fn build(hosts: &[Host]) -> anyhow::Result<()> {
+    for host in hosts {
+        match host {
+            Host::Native => native::build()?,
+            Host::Spin => spin::build()?,
+            Host::Cloudflare => cloudflare::build()?,
+        }
+    }
+    Ok(())
+}
+
+/// Starts `host`, waits until it answers, and provisions signing keys when it has none.
+pub fn start(host: Host, opts: &HostOptions) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&opts.state_dir)?;
+    let running = match host {
+        Host::Native => native::start(opts)?,
+        Host::Spin => spin::start(opts)?,
+        Host::Cloudflare => cloudflare::start(opts)?,
+    };
+    host::provision_keys(&running.base_url, &opts.admin_token)?;
+    Ok(running)
+}
+
+/// Options for a host on `listen`, honouring `EDGEID_ADMIN_TOKEN` and
+/// `EDGEID_KEY_ENCRYPTION_KEY`; the issuer is derived from the listen address.
+pub fn options(listen: SocketAddr, state_dir: std::path::PathBuf) -> HostOptions {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    HostOptions {
+        listen,
+        issuer: env("EDGEID_ISSUER").unwrap_or_else(|| format!("http://{listen}")),
+        admin_token: env("EDGEID_ADMIN_TOKEN").unwrap_or_else(|| host::random_token(32)),
+        key_encryption_key: env("EDGEID_KEY_ENCRYPTION_KEY").unwrap_or_else(|| host::random_token(32)),
+        state_dir,
+    }
+}
+
+fn up(host: Host, listen: SocketAddr, state_dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    install(host)?;
+    build(&[host])?;
+    let state_dir = state_dir.unwrap_or_else(|| host::repo_root().join(".edgeid").join(host.name()));
+    let mut opts = options(listen, state_dir);
+    if host == Host::Native {
+        // The native host keeps its own generated secrets in its data directory.
+        opts.key_encryption_key = std::env::var("EDGEID_KEY_ENCRYPTION_KEY").unwrap_or_default();
+    } else {
+        // Other hosts need a stable key-encryption key across restarts: keep it in the state dir.
+        opts.key_encryption_key = host::persistent_secret(&opts.state_dir.join("key-encryption-key"), &opts.key_encryption_key)?;
+    }
+    let mut running = start(host, &opts)?;
+    println!("edgeid ({}) on {}", host.name(), running.base_url);
+    println!("  discovery:   {}/.well-known/openid-configuration", running.base_url);
+    println!("  admin token: {}", opts.admin_token);
+    println!("  try:         EDGEID_URL={} EDGEID_TOKEN={} cargo run -q -p edgeid-cli -- client list", running.base_url, opts.admin_token);
+    let status = running.child.wait()?;
+    anyhow::bail!("host exited: {status}")
+}

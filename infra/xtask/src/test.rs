@@ -1,0 +1,134 @@
+//! `cargo xtask test`: install, unit and flow tests, then the black-box suite on every host.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::Stdio;
+
+use anyhow::Context as _;
+
+use crate::host::{self, Host};
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.passed += o.passed;
+        self.failed += o.failed;
+    }
+}
+
+pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
+    if install {
+        for h in hosts {
+            crate::install(*h).with_context(|| format!("installing tools for {}", h.name()))?;
+        }
+    }
+    let mut rows: Vec<(String, Counts)> = Vec::new();
+
+    let unit = cargo_test(
+        host::cargo("target").args(["test", "-p", "edgeid", "--features", "native", "-p", "edgeid-cli", "-p", "xtask"]),
+        &[],
+    )?;
+    rows.push(("unit + flow (core, cli, xtask)".into(), unit));
+    if hosts.contains(&Host::Spin) {
+        let c = cargo_test(host::cargo("target-spinhost").args(["test", "-p", "edgeid-spin-host"]), &[])?;
+        rows.push(("spin test host".into(), c));
+    }
+
+    crate::build(hosts)?;
+    // Build the suite once; each host run below only executes it.
+    host::run(host::cargo("target").args(["test", "-p", "edgeid-suite", "--no-run"]))?;
+
+    for h in hosts {
+        let port = host::free_port()?;
+        let state = std::env::temp_dir().join(format!("edgeid-test-{}-{}", h.name(), std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        let opts = crate::options(std::net::SocketAddr::from(([127, 0, 0, 1], port)), state.clone());
+        let counts = match crate::start(*h, &opts) {
+            Ok(running) => {
+                let c = cargo_test(
+                    host::cargo("target").args(["test", "--no-fail-fast", "-p", "edgeid-suite"]),
+                    &[("BASE_URL", running.base_url.as_str()), ("EDGEID_ADMIN_TOKEN", opts.admin_token.as_str())],
+                )?;
+                drop(running);
+                c
+            }
+            Err(e) => {
+                eprintln!("xtask: {} host failed to start: {e:#}", h.name());
+                Counts { passed: 0, failed: 1 }
+            }
+        };
+        if counts.failed == 0 {
+            let _ = std::fs::remove_dir_all(&state);
+        } else {
+            eprintln!("xtask: {} state and logs kept in {}", h.name(), state.display());
+        }
+        rows.push((format!("black-box suite on {}", h.name()), counts));
+    }
+
+    let mut total = Counts::default();
+    println!();
+    println!("{:<36} {:>7} {:>7}", "tests", "passed", "failed");
+    for (name, c) in &rows {
+        println!("{name:<36} {:>7} {:>7}", c.passed, c.failed);
+        total += *c;
+    }
+    println!("{} passed, {} failed", total.passed, total.failed);
+    if total.failed > 0 {
+        anyhow::bail!("{} tests failed", total.failed);
+    }
+    Ok(())
+}
+
+/// Runs a `cargo test` command, echoing its output, and sums its `test result:` lines.
+/// A test binary that fails to build or crashes counts as one failure.
+fn cargo_test(cmd: &mut std::process::Command, envs: &[(&str, &str)]) -> anyhow::Result<Counts> {
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("{cmd:?}"))?;
+    let mut counts = Counts::default();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                counts += parse_result(rest);
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() && counts.failed == 0 {
+        counts.failed = 1;
+    }
+    Ok(counts)
+}
+
+/// Parses `ok. 12 passed; 0 failed; 0 ignored; ...`.
+fn parse_result(rest: &str) -> Counts {
+    let mut c = Counts::default();
+    for part in rest.split(';') {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let n = |w: &[&str]| w.iter().rev().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+        if words.last() == Some(&"passed") {
+            c.passed = n(&words);
+        } else if words.last() == Some(&"failed") {
+            c.failed = n(&words);
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cargo_test_summary() {
+        let c = parse_result("ok. 12 passed; 3 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s");
+        assert_eq!((c.passed, c.failed), (12, 3));
+    }
+}
