@@ -63,7 +63,11 @@ impl AdminError {
                 );
                 return resp;
             }
-            AdminError::NotFound => (StatusCode::NOT_FOUND, "not_found", "No such resource.".to_owned()),
+            AdminError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "No such resource.".to_owned(),
+            ),
             AdminError::Conflict(d) => (StatusCode::CONFLICT, "conflict", d),
             AdminError::InvalidClientMetadata(d) => {
                 (StatusCode::BAD_REQUEST, "invalid_client_metadata", d)
@@ -75,7 +79,10 @@ impl AdminError {
                 "The body must be application/json.".to_owned(),
             ),
         };
-        web::json(status, &serde_json::json!({"error": code, "error_description": description}))
+        web::json(
+            status,
+            &serde_json::json!({"error": code, "error_description": description}),
+        )
     }
 }
 
@@ -84,7 +91,8 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
     };
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
@@ -95,9 +103,14 @@ fn authorize(ports: &impl Ports, req: &Request) -> Result<(), AdminError> {
     // keeps no plaintext copy of a token it generated).
     let expected = match ports.var(var::ADMIN_TOKEN).filter(|t| !t.is_empty()) {
         Some(token) => sha256_hex(token.as_bytes()),
-        None => ports.var(var::ADMIN_TOKEN_SHA256).filter(|d| d.len() == 64).ok_or_else(|| {
-            AdminError::Server(OAuthError::server("variable 'admin_token' is not set: admin API disabled"))
-        })?,
+        None => ports
+            .var(var::ADMIN_TOKEN_SHA256)
+            .filter(|d| d.len() == 64)
+            .ok_or_else(|| {
+                AdminError::Server(OAuthError::server(
+                    "variable 'admin_token' is not set: admin API disabled",
+                ))
+            })?,
     };
     let presented = req
         .headers()
@@ -107,7 +120,10 @@ fn authorize(ports: &impl Ports, req: &Request) -> Result<(), AdminError> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .ok_or(AdminError::Unauthorized)?;
-    if digest_eq(&sha256_hex(presented.as_bytes()), &expected.to_ascii_lowercase()) {
+    if digest_eq(
+        &sha256_hex(presented.as_bytes()),
+        &expected.to_ascii_lowercase(),
+    ) {
         Ok(())
     } else {
         Err(AdminError::Unauthorized)
@@ -120,19 +136,35 @@ fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, AdminErro
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+    if !content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
         return Err(AdminError::UnsupportedMediaType);
     }
     serde_json::from_slice(req.body()).map_err(|e| {
-        AdminError::InvalidRequest(format!("The body is not valid: {}", web::printable(&e.to_string())))
+        AdminError::InvalidRequest(format!(
+            "The body is not valid: {}",
+            web::printable(&e.to_string())
+        ))
     })
 }
 
 async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminError> {
     let path = req.uri().path();
-    let segments: Vec<&str> = path.trim_start_matches("/admin").split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .trim_start_matches("/admin")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     // Unknown paths are 404 whether or not the caller is authenticated.
-    let known = matches!(segments.as_slice(), ["clients"] | ["clients", _] | ["keys"] | ["keys", "rotate"]);
+    let known = matches!(
+        segments.as_slice(),
+        ["clients"] | ["clients", _] | ["keys"] | ["keys", "rotate"]
+    );
     if !known {
         return Err(AdminError::NotFound);
     }
@@ -144,12 +176,19 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
         (["clients"], _) => Err(AdminError::MethodNotAllowed("GET, POST")),
         (["clients", id], &Method::GET) => {
             let id = percent_decode(id)?;
-            let client = client::load(ports.sql(), &id).await?.ok_or(AdminError::NotFound)?;
+            let client = client::load(ports.sql(), &id)
+                .await?
+                .ok_or(AdminError::NotFound)?;
             Ok(web::json(StatusCode::OK, &client))
         }
-        (["clients", id], &Method::PUT) => update_client(ports, &percent_decode(id)?, json_body(req)?).await,
+        (["clients", id], &Method::PUT) => {
+            update_client(ports, &percent_decode(id)?, json_body(req)?).await
+        }
         (["clients", id], &Method::DELETE) => {
-            if client::delete(ports.sql(), &percent_decode(id)?).await? {
+            let id = percent_decode(id)?;
+            let deleted = client::delete(ports.sql(), &id).await?;
+            client::invalidate_cached(ports.kv(), &id).await;
+            if deleted {
                 let mut resp = Response::new(Vec::new());
                 *resp.status_mut() = StatusCode::NO_CONTENT;
                 Ok(resp)
@@ -167,10 +206,11 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
 }
 
 fn percent_decode(segment: &str) -> Result<String, AdminError> {
-    let decoded: String = form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    let decoded: String =
+        form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
     Ok(decoded)
 }
 
@@ -192,14 +232,26 @@ async fn list_clients<P: Ports>(ports: &P, req: &Request) -> Result<Response, Ad
         }
     }
     let clients = client::list(ports.sql(), &after, limit).await?;
-    let next = (clients.len() as i64 == limit).then(|| clients.last().map(|c| c.client_id.clone())).flatten();
-    Ok(web::json(StatusCode::OK, &serde_json::json!({"clients": clients, "next": next})))
+    let next = (clients.len() as i64 == limit)
+        .then(|| clients.last().map(|c| c.client_id.clone()))
+        .flatten();
+    Ok(web::json(
+        StatusCode::OK,
+        &serde_json::json!({"clients": clients, "next": next}),
+    ))
 }
 
 fn client_response(client: &client::Client, secret: &SecretChange, status: StatusCode) -> Response {
     let mut value = serde_json::to_value(client).unwrap_or_default();
     // A generated secret is shown exactly once, in the response that created it.
-    if let (SecretChange::Set { plaintext, generated: true }, Some(obj)) = (secret, value.as_object_mut()) {
+    if let (
+        SecretChange::Set {
+            plaintext,
+            generated: true,
+        },
+        Some(obj),
+    ) = (secret, value.as_object_mut())
+    {
         obj.insert("client_secret".into(), plaintext.clone().into());
     }
     web::json(status, &value)
@@ -213,18 +265,28 @@ async fn create_client<P: Ports>(ports: &P, input: ClientInput) -> Result<Respon
     Ok(client_response(&client, &secret, StatusCode::CREATED))
 }
 
-async fn update_client<P: Ports>(ports: &P, id: &str, input: ClientInput) -> Result<Response, AdminError> {
-    let existing = client::load(ports.sql(), id).await?.ok_or(AdminError::NotFound)?;
+async fn update_client<P: Ports>(
+    ports: &P,
+    id: &str,
+    input: ClientInput,
+) -> Result<Response, AdminError> {
+    let existing = client::load(ports.sql(), id)
+        .await?
+        .ok_or(AdminError::NotFound)?;
     let (client, secret) = input
         .validate(ports, ports.now(), Some(&existing))
         .map_err(|e| AdminError::InvalidClientMetadata(e.0))?;
     client::update(ports.sql(), &client).await?;
+    client::invalidate_cached(ports.kv(), id).await;
     Ok(client_response(&client, &secret, StatusCode::OK))
 }
 
 async fn list_keys<P: Ports>(ports: &P) -> Result<Response, AdminError> {
     let keys = keys::list(ports.sql()).await?;
-    Ok(web::json(StatusCode::OK, &serde_json::json!({"keys": keys})))
+    Ok(web::json(
+        StatusCode::OK,
+        &serde_json::json!({"keys": keys}),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -234,10 +296,19 @@ struct RotateRequest {
 }
 
 async fn rotate_keys<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminError> {
-    let body: RotateRequest = if req.body().is_empty() { RotateRequest::default() } else { json_body(req)? };
+    let body: RotateRequest = if req.body().is_empty() {
+        RotateRequest::default()
+    } else {
+        json_body(req)?
+    };
     let algs = match body.alg.as_deref() {
         None => Alg::ALL.to_vec(),
-        Some(a) => vec![Alg::parse(a).ok_or_else(|| AdminError::InvalidRequest(format!("alg must be ES256 or RS256, got {}", web::printable(a))))?],
+        Some(a) => vec![Alg::parse(a).ok_or_else(|| {
+            AdminError::InvalidRequest(format!(
+                "alg must be ES256 or RS256, got {}",
+                web::printable(a)
+            ))
+        })?],
     };
     let settings = Settings::load(ports)?;
     for alg in algs {

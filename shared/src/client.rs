@@ -64,9 +64,13 @@ impl AuthMethod {
     }
 
     pub fn parse(s: &str) -> Option<AuthMethod> {
-        [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost, AuthMethod::None]
-            .into_iter()
-            .find(|m| m.as_str() == s)
+        [
+            AuthMethod::ClientSecretBasic,
+            AuthMethod::ClientSecretPost,
+            AuthMethod::None,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
     }
 }
 
@@ -120,8 +124,9 @@ pub struct ClientInput {
     pub metadata: Option<serde_json::Value>,
 }
 
-/// A validated registration. Built only by [`ClientInput::validate`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A validated registration. Built only by [`ClientInput::validate`] (or read back from
+/// storage that only ever received validated records).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Client {
     pub client_id: String,
     pub client_name: String,
@@ -199,7 +204,10 @@ impl ClientInput {
                 if !s.chars().all(|c| matches!(c, ' '..='~')) {
                     return bad("client_secret must be printable ASCII".into());
                 }
-                SecretChange::Set { plaintext: s, generated: false }
+                SecretChange::Set {
+                    plaintext: s,
+                    generated: false,
+                }
             }
             (_, None) if existing.is_some_and(|e| e.client_secret_sha256.is_some()) => {
                 SecretChange::Keep
@@ -212,7 +220,10 @@ impl ClientInput {
         };
 
         let mut grant_types = BTreeSet::new();
-        for g in self.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]) {
+        for g in self
+            .grant_types
+            .unwrap_or_else(|| vec!["authorization_code".into()])
+        {
             match GrantType::parse(&g) {
                 Some(g) => grant_types.insert(g),
                 None => return bad(format!("grant_type {g:?} is not supported")),
@@ -235,19 +246,31 @@ impl ClientInput {
         let needs_redirect = grant_types.contains(&GrantType::AuthorizationCode)
             || grant_types.contains(&GrantType::Implicit);
         if needs_redirect && redirect_uris.is_empty() {
-            return bad("authorization_code and implicit clients need at least one redirect_uri".into());
+            return bad(
+                "authorization_code and implicit clients need at least one redirect_uri".into(),
+            );
         }
         let scope = validate_scope(&self.scope)?;
         for a in &self.audience {
-            if a.is_empty() || a.len() > 1024 || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return bad(format!("audience {:?} is not a valid audience", crate::web::printable(a)));
+            if a.is_empty()
+                || a.len() > 1024
+                || a.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return bad(format!(
+                    "audience {:?} is not a valid audience",
+                    crate::web::printable(a)
+                ));
             }
         }
         let alg = match self.id_token_signed_response_alg.as_deref() {
             None => Alg::RS256,
             Some(a) => match Alg::parse(a) {
                 Some(a) => a,
-                None => return bad(format!("id_token_signed_response_alg {a:?} is not supported")),
+                None => {
+                    return bad(format!(
+                        "id_token_signed_response_alg {a:?} is not supported"
+                    ));
+                }
             },
         };
         if self.client_name.len() > 1024 || self.owner.len() > 1024 {
@@ -299,7 +322,9 @@ fn dedup(v: Vec<String>) -> Vec<String> {
 pub fn validate_client_id(id: &str) -> Result<String, InvalidClient> {
     let ok = !id.is_empty()
         && id.len() <= 255
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '-' | ':' | '@'));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '-' | ':' | '@'));
     if ok {
         Ok(id.to_owned())
     } else {
@@ -315,10 +340,15 @@ pub fn validate_uris(field: &str, uris: Vec<String>) -> Result<Vec<String>, Inva
     let mut out = Vec::with_capacity(uris.len());
     for raw in uris {
         let url = url::Url::parse(&raw).map_err(|_| {
-            InvalidClient(format!("{field}: {:?} is not an absolute URI", crate::web::printable(&raw)))
+            InvalidClient(format!(
+                "{field}: {:?} is not an absolute URI",
+                crate::web::printable(&raw)
+            ))
         })?;
         if url.fragment().is_some() {
-            return Err(InvalidClient(format!("{field}: {raw:?} must not contain a fragment")));
+            return Err(InvalidClient(format!(
+                "{field}: {raw:?} must not contain a fragment"
+            )));
         }
         let loopback = match url.host() {
             Some(url::Host::Domain(d)) => d == "localhost",
@@ -348,7 +378,10 @@ pub fn validate_uris(field: &str, uris: Vec<String>) -> Result<Vec<String>, Inva
 /// A scope string (RFC 6749 §3.3): space-delimited tokens of NQCHAR.
 pub fn validate_scope(scope: &str) -> Result<String, InvalidClient> {
     let tokens = scope_tokens(scope).map_err(|t| {
-        InvalidClient(format!("scope token {:?} is not valid (RFC 6749 §3.3)", crate::web::printable(&t)))
+        InvalidClient(format!(
+            "scope token {:?} is not valid (RFC 6749 §3.3)",
+            crate::web::printable(&t)
+        ))
     })?;
     Ok(tokens.join(" "))
 }
@@ -357,7 +390,10 @@ pub fn validate_scope(scope: &str) -> Result<String, InvalidClient> {
 pub fn scope_tokens(scope: &str) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
     for t in scope.split(' ').filter(|t| !t.is_empty()) {
-        if !t.chars().all(|c| matches!(c, '\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e')) {
+        if !t
+            .chars()
+            .all(|c| matches!(c, '\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e'))
+        {
             return Err(t.to_owned());
         }
         if !out.iter().any(|o| o == t) {
@@ -374,13 +410,24 @@ pub fn random_uuid(rng: &impl crate::ports::Rng) -> Result<String, crate::ports:
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
 }
 
 // ---- storage ----
 
-fn json_list<T: serde::de::DeserializeOwned>(row: &Row, i: usize) -> Result<Vec<T>, crate::ports::PortError> {
-    serde_json::from_str(row.text(i)?).map_err(|e| crate::ports::PortError::other(format!("column {i}: {e}")))
+fn json_list<T: serde::de::DeserializeOwned>(
+    row: &Row,
+    i: usize,
+) -> Result<Vec<T>, crate::ports::PortError> {
+    serde_json::from_str(row.text(i)?)
+        .map_err(|e| crate::ports::PortError::other(format!("column {i}: {e}")))
 }
 
 fn from_row(row: &Row) -> Result<Client, crate::ports::PortError> {
@@ -395,7 +442,8 @@ fn from_row(row: &Row) -> Result<Client, crate::ports::PortError> {
         post_logout_redirect_uris: json_list(row, 6)?,
         scope: row.text(7)?.to_owned(),
         audience: json_list(row, 8)?,
-        token_endpoint_auth_method: AuthMethod::parse(row.text(9)?).ok_or_else(|| bad("auth method"))?,
+        token_endpoint_auth_method: AuthMethod::parse(row.text(9)?)
+            .ok_or_else(|| bad("auth method"))?,
         skip_consent: row.int(10)? != 0,
         id_token_signed_response_alg: Alg::parse(row.text(11)?).ok_or_else(|| bad("alg"))?,
         owner: row.text(12)?.to_owned(),
@@ -441,11 +489,65 @@ pub enum WriteError {
 
 impl From<crate::ports::PortError> for WriteError {
     fn from(e: crate::ports::PortError) -> Self {
-        if e.kind == PortErrorKind::Conflict { WriteError::Conflict } else { WriteError::Storage(e) }
+        if e.kind == PortErrorKind::Conflict {
+            WriteError::Conflict
+        } else {
+            WriteError::Storage(e)
+        }
     }
 }
 
-pub async fn load(sql: &impl Sql, client_id: &str) -> Result<Option<Client>, crate::ports::PortError> {
+/// KV cache of client records for the token endpoint (DESIGN.md: client metadata is a KV
+/// cache). Short-lived, and dropped by the admin API on every update or delete.
+pub const CACHE_TTL: i64 = 30;
+
+fn cache_key(client_id: &str) -> String {
+    format!("client:v1:{client_id}")
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedClient {
+    client: Client,
+    secret_sha256: Option<String>,
+}
+
+/// Loads a client through the KV cache.
+pub async fn load_cached<P: Ports>(
+    ports: &P,
+    client_id: &str,
+    now: UnixTime,
+) -> Result<Option<Client>, crate::ports::PortError> {
+    let key = cache_key(client_id);
+    if let Some(raw) = crate::cache::get(ports.kv(), &key, now).await
+        && let Ok(c) = serde_json::from_slice::<CachedClient>(&raw)
+    {
+        return Ok(Some(Client {
+            client_secret_sha256: c.secret_sha256,
+            ..c.client
+        }));
+    }
+    let client = load(ports.sql(), client_id).await?;
+    if let Some(c) = &client {
+        let entry = CachedClient {
+            client: c.clone(),
+            secret_sha256: c.client_secret_sha256.clone(),
+        };
+        if let Ok(raw) = serde_json::to_vec(&entry) {
+            crate::cache::put(ports.kv(), &key, now, CACHE_TTL, &raw).await;
+        }
+    }
+    Ok(client)
+}
+
+/// Drops a client's cache entry (after an update or delete).
+pub async fn invalidate_cached(kv: &impl crate::ports::Kv, client_id: &str) {
+    crate::cache::invalidate(kv, &cache_key(client_id)).await;
+}
+
+pub async fn load(
+    sql: &impl Sql,
+    client_id: &str,
+) -> Result<Option<Client>, crate::ports::PortError> {
     const Q: &str = "SELECT client_id, client_secret_sha256, client_name, grant_types, \
         response_types, redirect_uris, post_logout_redirect_uris, scope, audience, \
         token_endpoint_auth_method, skip_consent, id_token_signed_response_alg, owner, metadata, \
@@ -455,12 +557,18 @@ pub async fn load(sql: &impl Sql, client_id: &str) -> Result<Option<Client>, cra
 }
 
 /// Lists clients ordered by id, `limit` at a time after `after` (keyset paging).
-pub async fn list(sql: &impl Sql, after: &str, limit: i64) -> Result<Vec<Client>, crate::ports::PortError> {
+pub async fn list(
+    sql: &impl Sql,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<Client>, crate::ports::PortError> {
     const Q: &str = "SELECT client_id, client_secret_sha256, client_name, grant_types, \
         response_types, redirect_uris, post_logout_redirect_uris, scope, audience, \
         token_endpoint_auth_method, skip_consent, id_token_signed_response_alg, owner, metadata, \
         created_at, updated_at FROM clients WHERE client_id > ? ORDER BY client_id LIMIT ?";
-    let rows = sql.query(Statement::new(Q, vec![after.into(), limit.into()])).await?;
+    let rows = sql
+        .query(Statement::new(Q, vec![after.into(), limit.into()]))
+        .await?;
     rows.iter().map(from_row).collect()
 }
 
@@ -480,12 +588,19 @@ pub async fn update(sql: &impl Sql, c: &Client) -> Result<(), WriteError> {
         id_token_signed_response_alg = ?12, owner = ?13, metadata = ?14, created_at = ?15, \
         updated_at = ?16 WHERE client_id = ?1 RETURNING client_id";
     let rows = sql.query(Statement::new(Q, to_params(c))).await?;
-    if rows.is_empty() { Err(WriteError::NotFound) } else { Ok(()) }
+    if rows.is_empty() {
+        Err(WriteError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub async fn delete(sql: &impl Sql, client_id: &str) -> Result<bool, crate::ports::PortError> {
     const Q: &str = "DELETE FROM clients WHERE client_id = ? RETURNING client_id";
-    Ok(!sql.query(Statement::new(Q, vec![client_id.into()])).await?.is_empty())
+    Ok(!sql
+        .query(Statement::new(Q, vec![client_id.into()]))
+        .await?
+        .is_empty())
 }
 
 // ---- authentication at the token endpoint ----
@@ -493,10 +608,18 @@ pub async fn delete(sql: &impl Sql, client_id: &str) -> Result<bool, crate::port
 /// The credentials a token-endpoint request presented (RFC 6749 §2.3.1).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Presented {
-    Basic { client_id: String, secret: String },
-    Post { client_id: String, secret: String },
+    Basic {
+        client_id: String,
+        secret: String,
+    },
+    Post {
+        client_id: String,
+        secret: String,
+    },
     /// A public client identifying itself with `client_id` only (RFC 6749 §3.2.1).
-    PublicId { client_id: String },
+    PublicId {
+        client_id: String,
+    },
 }
 
 impl Presented {
@@ -537,8 +660,9 @@ pub fn presented(
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err(basic().with_internal("unsupported Authorization scheme"));
         }
-        let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, value.trim())
-            .map_err(|_| basic())?;
+        let decoded =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, value.trim())
+                .map_err(|_| basic())?;
         let decoded = String::from_utf8(decoded).map_err(|_| basic())?;
         let (id, secret) = decoded.split_once(':').ok_or_else(basic)?;
         let unescape = |s: &str| {
@@ -566,7 +690,9 @@ pub fn presented(
     match (form_id, form_secret) {
         (Some(client_id), Some(secret)) => Ok(Presented::Post { client_id, secret }),
         (Some(client_id), None) => Ok(Presented::PublicId { client_id }),
-        (None, Some(_)) => Err(OAuthError::invalid_request("client_secret without client_id.")),
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "client_secret without client_id.",
+        )),
         // No credentials at all: answer with the Basic challenge so the client learns how.
         (None, None) => Err(invalid_client(Some(Challenge::Basic))),
     }
@@ -574,7 +700,10 @@ pub fn presented(
 
 /// Authenticates the client: it must exist, use the method it registered, and present the
 /// right secret (compared as SHA-256 digests in constant time).
-pub async fn authenticate<P: Ports>(ports: &P, presented: &Presented) -> Result<Client, OAuthError> {
+pub async fn authenticate<P: Ports>(
+    ports: &P,
+    presented: &Presented,
+) -> Result<Client, OAuthError> {
     let (client_id, secret) = match presented {
         Presented::Basic { client_id, secret } | Presented::Post { client_id, secret } => {
             (client_id, Some(secret))
@@ -582,7 +711,7 @@ pub async fn authenticate<P: Ports>(ports: &P, presented: &Presented) -> Result<
         Presented::PublicId { client_id } => (client_id, None),
     };
     let challenge = presented.challenge();
-    let client = load(ports.sql(), client_id).await?;
+    let client = load_cached(ports, client_id, ports.now()).await?;
     let presented_digest = secret.map(|s| sha256_hex(s.as_bytes()));
     let Some(client) = client else {
         // Spend the same comparison on unknown clients so timing does not reveal which exist.
@@ -619,8 +748,17 @@ mod tests {
             .validate(&rng, 100, None)
             .unwrap();
         assert_eq!(c.client_id.len(), 36);
-        let SecretChange::Set { plaintext, generated: true } = secret else { panic!("{secret:?}") };
-        assert_eq!(c.client_secret_sha256, Some(sha256_hex(plaintext.as_bytes())));
+        let SecretChange::Set {
+            plaintext,
+            generated: true,
+        } = secret
+        else {
+            panic!("{secret:?}")
+        };
+        assert_eq!(
+            c.client_secret_sha256,
+            Some(sha256_hex(plaintext.as_bytes()))
+        );
     }
 
     #[test]
@@ -662,10 +800,19 @@ mod tests {
         let mut form = crate::web::Form::default();
         let header = format!(
             "Basic {}",
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "my%3Aid:s%2Bcret")
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                "my%3Aid:s%2Bcret"
+            )
         );
         let p = presented(Some(&header), &mut form).unwrap();
-        assert_eq!(p, Presented::Basic { client_id: "my:id".into(), secret: "s+cret".into() });
+        assert_eq!(
+            p,
+            Presented::Basic {
+                client_id: "my:id".into(),
+                secret: "s+cret".into()
+            }
+        );
     }
 
     #[test]

@@ -41,7 +41,11 @@ impl Issuer {
         match url.scheme() {
             "https" => {}
             "http" if loopback => {}
-            _ => return Err(format!("issuer {raw:?} must be an https URL (http only on loopback)")),
+            _ => {
+                return Err(format!(
+                    "issuer {raw:?} must be an https URL (http only on loopback)"
+                ));
+            }
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(format!("issuer {raw:?} must not have a query or fragment"));
@@ -92,7 +96,9 @@ fn seconds(config: &impl Config, name: &str, default: i64) -> Result<i64, OAuthE
         Some(v) if v.trim().is_empty() => Ok(default),
         Some(v) => match v.trim().parse::<i64>() {
             Ok(n) if (1..=366 * 86_400).contains(&n) => Ok(n),
-            _ => Err(OAuthError::server(format!("variable '{name}' must be seconds, got {v:?}"))),
+            _ => Err(OAuthError::server(format!(
+                "variable '{name}' must be seconds, got {v:?}"
+            ))),
         },
     }
 }
@@ -111,8 +117,14 @@ mod tests {
 
     #[test]
     fn issuer_drops_trailing_slash_and_refuses_plain_http_off_loopback() {
-        assert_eq!(Issuer::parse("https://id.example.com/").unwrap().as_str(), "https://id.example.com");
-        assert_eq!(Issuer::parse("http://127.0.0.1:3000").unwrap().as_str(), "http://127.0.0.1:3000");
+        assert_eq!(
+            Issuer::parse("https://id.example.com/").unwrap().as_str(),
+            "https://id.example.com"
+        );
+        assert_eq!(
+            Issuer::parse("http://127.0.0.1:3000").unwrap().as_str(),
+            "http://127.0.0.1:3000"
+        );
         assert!(Issuer::parse("http://id.example.com").is_err());
         assert!(Issuer::parse("https://id.example.com/?a=b").is_err());
     }

@@ -15,7 +15,9 @@ pub fn b64url(bytes: &[u8]) -> String {
 }
 
 pub fn b64url_decode(s: &str) -> Result<Vec<u8>, String> {
-    URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|e| format!("base64url: {e}"))
+    URL_SAFE_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .map_err(|e| format!("base64url: {e}"))
 }
 
 /// SHA-256 as lowercase hex: how client secrets and the admin token are stored and compared.
@@ -57,7 +59,10 @@ impl Kek {
         let bytes = b64url_decode(raw.trim())
             .map_err(|_| "key_encryption_key is not base64url".to_owned())?;
         if bytes.len() != 32 {
-            return Err(format!("key_encryption_key must be 32 bytes, got {}", bytes.len()));
+            return Err(format!(
+                "key_encryption_key must be 32 bytes, got {}",
+                bytes.len()
+            ));
         }
         XChaCha20Poly1305::new_from_slice(&bytes)
             .map(Kek)
@@ -66,12 +71,23 @@ impl Kek {
 
     /// Seals `plaintext`, binding it to `context` (the key id) so a sealed key cannot be moved
     /// to another row. Output: base64url(nonce || ciphertext).
-    pub fn seal(&self, rng: &impl Rng, context: &str, plaintext: &[u8]) -> Result<String, PortError> {
+    pub fn seal(
+        &self,
+        rng: &impl Rng,
+        context: &str,
+        plaintext: &[u8],
+    ) -> Result<String, PortError> {
         let mut nonce = [0u8; 24];
         rng.fill(&mut nonce)?;
         let ct = self
             .0
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| PortError::other("sealing failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -85,7 +101,13 @@ impl Kek {
         }
         let (nonce, ct) = bytes.split_at(24);
         self.0
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| format!("cannot open the sealed key {context}: wrong key_encryption_key?"))
     }
 }

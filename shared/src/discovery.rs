@@ -34,14 +34,17 @@ impl ProviderMetadata {
             // RS256 first: OIDC Core §15.1 requires it and many relying parties assume it.
             id_token_signing_alg_values_supported: vec!["RS256", "ES256"],
             grant_types_supported: vec!["client_credentials"],
-            token_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post"],
+            token_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+            ],
         }
     }
 }
 
 /// `GET /.well-known/openid-configuration` and `GET /.well-known/jwks.json`.
 pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
-    if let Err(resp) = web::require_method(&req, &[Method::GET, Method::HEAD], "GET, HEAD") {
+    if let Some(resp) = web::wrong_method(&req, &[Method::GET, Method::HEAD], "GET, HEAD") {
         return resp;
     }
     let resp = match req.uri().path() {

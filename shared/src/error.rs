@@ -90,7 +90,13 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into(), internal: None, challenge: None, status: None }
+        Self {
+            code,
+            description: description.into(),
+            internal: None,
+            challenge: None,
+            status: None,
+        }
     }
 
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
@@ -101,7 +107,10 @@ impl OAuthError {
     pub fn server(internal: impl std::fmt::Display) -> Self {
         Self {
             internal: Some(internal.to_string()),
-            ..Self::new(ErrorCode::ServerError, "The server could not complete the request.")
+            ..Self::new(
+                ErrorCode::ServerError,
+                "The server could not complete the request.",
+            )
         }
     }
 
@@ -186,6 +195,9 @@ mod tests {
             .with_challenge(Challenge::Basic)
             .into_json_response();
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], r#"Basic realm="edgeid""#);
+        assert_eq!(
+            resp.headers()[header::WWW_AUTHENTICATE],
+            r#"Basic realm="edgeid""#
+        );
     }
 }

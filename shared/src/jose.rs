@@ -66,7 +66,10 @@ pub enum KeyMaterial {
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print key material.
-        f.debug_struct("PrivateKey").field("kid", &self.kid).field("alg", &self.alg()).finish()
+        f.debug_struct("PrivateKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg())
+            .finish()
     }
 }
 
@@ -116,19 +119,33 @@ impl PrivateKey {
     pub fn from_private_bytes(kid: &str, alg: Alg, bytes: &[u8]) -> Result<PrivateKey, String> {
         let material = match alg {
             Alg::ES256 => KeyMaterial::Es256(
-                p256::ecdsa::SigningKey::from_slice(bytes).map_err(|e| format!("P-256 key: {e}"))?,
+                p256::ecdsa::SigningKey::from_slice(bytes)
+                    .map_err(|e| format!("P-256 key: {e}"))?,
             ),
             Alg::RS256 => KeyMaterial::Rs256(Box::new(
                 rsa::RsaPrivateKey::from_pkcs8_der(bytes).map_err(|e| format!("RSA key: {e}"))?,
             )),
         };
-        Ok(PrivateKey { kid: kid.to_owned(), material })
+        Ok(PrivateKey {
+            kid: kid.to_owned(),
+            material,
+        })
     }
 
     /// The public JWK (RFC 7517 §4, RFC 7518 §6): public members only, plus `kid`, `use`, `alg`.
     pub fn public_jwk(&self) -> Jwk {
         let (kty, crv, x, y, n, e) = public_members(&self.material);
-        Jwk { kty, crv, x, y, n, e, kid: self.kid.clone(), r#use: "sig".into(), alg: self.alg() }
+        Jwk {
+            kty,
+            crv,
+            x,
+            y,
+            n,
+            e,
+            kid: self.kid.clone(),
+            r#use: "sig".into(),
+            alg: self.alg(),
+        }
     }
 }
 
@@ -151,15 +168,28 @@ pub struct Jwk {
     pub alg: Alg,
 }
 
-type PublicMembers =
-    (String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+type PublicMembers = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 fn public_members(material: &KeyMaterial) -> PublicMembers {
     match material {
         KeyMaterial::Es256(k) => {
             let point = k.verifying_key().to_sec1_point(false);
             let coord = |c: Option<&p256::FieldBytes>| c.map(|b| b64url(b));
-            ("EC".into(), Some("P-256".into()), coord(point.x()), coord(point.y()), None, None)
+            (
+                "EC".into(),
+                Some("P-256".into()),
+                coord(point.x()),
+                coord(point.y()),
+                None,
+                None,
+            )
         }
         KeyMaterial::Rs256(k) => {
             let n = b64url(&k.n().to_bytes_be());
@@ -198,9 +228,10 @@ pub fn software_sign(key: &PrivateKey, signing_input: &[u8]) -> Result<Vec<u8>, 
             Ok(sig.to_bytes().to_vec())
         }
         // RFC 7518 §3.3: RSASSA-PKCS1-v1_5 with SHA-256.
-        KeyMaterial::Rs256(k) => {
-            Ok(jwt_compact::alg::Rsa::rs256().sign(k, signing_input).as_bytes().to_vec())
-        }
+        KeyMaterial::Rs256(k) => Ok(jwt_compact::alg::Rsa::rs256()
+            .sign(k, signing_input)
+            .as_bytes()
+            .to_vec()),
     }
 }
 
@@ -233,7 +264,9 @@ mod tests {
         let key = PrivateKey::generate(Alg::ES256, &rng).unwrap();
         let sig = software_sign(&key, b"input").unwrap();
         assert_eq!(sig.len(), 64);
-        let KeyMaterial::Es256(k) = &key.material else { panic!("ES256 key") };
+        let KeyMaterial::Es256(k) = &key.material else {
+            panic!("ES256 key")
+        };
         let sig = p256::ecdsa::Signature::from_slice(&sig).unwrap();
         k.verifying_key().verify(b"input", &sig).unwrap();
 

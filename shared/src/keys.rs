@@ -46,7 +46,11 @@ fn info(row: &Row) -> Result<KeyInfo, PortError> {
 pub async fn list(sql: &impl Sql) -> Result<Vec<KeyInfo>, PortError> {
     const Q: &str = "SELECT kid, alg, state, created_at, activated_at, retired_at, expires_at \
         FROM signing_keys ORDER BY alg, created_at, kid";
-    sql.query(Statement::new(Q, vec![])).await?.iter().map(info).collect()
+    sql.query(Statement::new(Q, vec![]))
+        .await?
+        .iter()
+        .map(info)
+        .collect()
 }
 
 /// The public keys to publish at `now`: next, current, and retired keys whose tokens may still
@@ -56,7 +60,10 @@ pub async fn published(sql: &impl Sql, now: UnixTime) -> Result<Vec<Jwk>, PortEr
         WHERE state != 'retired' OR expires_at > ? ORDER BY alg DESC, created_at DESC, kid";
     let rows = sql.query(Statement::new(Q, vec![now.into()])).await?;
     rows.iter()
-        .map(|r| serde_json::from_str(r.text(0)?).map_err(|e| PortError::other(format!("public_jwk: {e}"))))
+        .map(|r| {
+            serde_json::from_str(r.text(0)?)
+                .map_err(|e| PortError::other(format!("public_jwk: {e}")))
+        })
         .collect()
 }
 
@@ -66,7 +73,8 @@ pub async fn jwks_json<P: Ports>(ports: &P, now: UnixTime) -> Result<Vec<u8>, OA
         return Ok(cached);
     }
     let keys = published(ports.sql(), now).await?;
-    let body = serde_json::to_vec(&serde_json::json!({ "keys": keys })).map_err(OAuthError::server)?;
+    let body =
+        serde_json::to_vec(&serde_json::json!({ "keys": keys })).map_err(OAuthError::server)?;
     cache::put(ports.kv(), JWKS_CACHE_KEY, now, JWKS_CACHE_TTL, &body).await;
     Ok(body)
 }
@@ -75,14 +83,19 @@ pub async fn jwks_json<P: Ports>(ports: &P, now: UnixTime) -> Result<Vec<u8>, OA
 pub async fn current<P: Ports>(ports: &P, alg: Alg) -> Result<PrivateKey, OAuthError> {
     const Q: &str =
         "SELECT kid, private_sealed FROM signing_keys WHERE alg = ? AND state = 'current'";
-    let rows = ports.sql().query(Statement::new(Q, vec![alg.as_str().into()])).await?;
+    let rows = ports
+        .sql()
+        .query(Statement::new(Q, vec![alg.as_str().into()]))
+        .await?;
     let row = rows.first().ok_or_else(|| {
         OAuthError::server(format!(
             "no current {alg} signing key: provision keys with `edgeid keys rotate` or POST /admin/keys/rotate"
         ))
     })?;
     let kid = row.text(0)?;
-    let private = kek(ports)?.open(kid, row.text(1)?).map_err(OAuthError::server)?;
+    let private = kek(ports)?
+        .open(kid, row.text(1)?)
+        .map_err(OAuthError::server)?;
     PrivateKey::from_private_bytes(kid, alg, &private).map_err(OAuthError::server)
 }
 
@@ -96,7 +109,10 @@ pub async fn rotate<P: Ports>(
     alg: Alg,
 ) -> Result<(), OAuthError> {
     const STATES: &str = "SELECT kid, state FROM signing_keys WHERE alg = ? AND state != 'retired'";
-    let rows = ports.sql().query(Statement::new(STATES, vec![alg.as_str().into()])).await?;
+    let rows = ports
+        .sql()
+        .query(Statement::new(STATES, vec![alg.as_str().into()]))
+        .await?;
     let state_kid = |s: &str| -> Result<Option<String>, PortError> {
         for r in &rows {
             if r.text(1)? == s {
@@ -143,7 +159,11 @@ pub async fn rotate<P: Ports>(
             batch.push(Statement::new(
                 "UPDATE signing_keys SET state = 'retired', retired_at = ?, expires_at = ? \
                  WHERE kid = ? AND state = 'current'",
-                vec![now.into(), (now + settings.longest_token_ttl()).into(), current.into()],
+                vec![
+                    now.into(),
+                    (now + settings.longest_token_ttl()).into(),
+                    current.into(),
+                ],
             ));
             batch.push(activate(&next, now));
             batch.push(fresh("next")?);
@@ -154,10 +174,11 @@ pub async fn rotate<P: Ports>(
         vec![now.into()],
     ));
     ports.sql().batch(batch).await.map_err(|e| match e.kind {
-        crate::ports::PortErrorKind::Conflict => {
-            OAuthError::new(crate::ErrorCode::TemporarilyUnavailable, "A concurrent rotation won; retry.")
-                .with_internal(e)
-        }
+        crate::ports::PortErrorKind::Conflict => OAuthError::new(
+            crate::ErrorCode::TemporarilyUnavailable,
+            "A concurrent rotation won; retry.",
+        )
+        .with_internal(e),
         _ => OAuthError::server(e),
     })?;
     cache::invalidate(ports.kv(), JWKS_CACHE_KEY).await;

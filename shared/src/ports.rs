@@ -29,11 +29,17 @@ pub enum PortErrorKind {
 
 impl PortError {
     pub fn other(message: impl fmt::Display) -> Self {
-        Self { kind: PortErrorKind::Other, message: message.to_string() }
+        Self {
+            kind: PortErrorKind::Other,
+            message: message.to_string(),
+        }
     }
 
     pub fn conflict(message: impl fmt::Display) -> Self {
-        Self { kind: PortErrorKind::Conflict, message: message.to_string() }
+        Self {
+            kind: PortErrorKind::Conflict,
+            message: message.to_string(),
+        }
     }
 
     /// Classifies an SQLite error message, for hosts whose SDK only hands out text (Spin, D1).
@@ -102,7 +108,9 @@ impl Row {
     pub fn text(&self, i: usize) -> Result<&str, PortError> {
         match self.0.get(i) {
             Some(Value::Text(s)) => Ok(s),
-            other => Err(PortError::other(format!("column {i}: expected TEXT, got {other:?}"))),
+            other => Err(PortError::other(format!(
+                "column {i}: expected TEXT, got {other:?}"
+            ))),
         }
     }
 
@@ -116,7 +124,9 @@ impl Row {
     pub fn int(&self, i: usize) -> Result<i64, PortError> {
         match self.0.get(i) {
             Some(Value::Integer(n)) => Ok(*n),
-            other => Err(PortError::other(format!("column {i}: expected INTEGER, got {other:?}"))),
+            other => Err(PortError::other(format!(
+                "column {i}: expected INTEGER, got {other:?}"
+            ))),
         }
     }
 

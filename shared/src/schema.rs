@@ -2,5 +2,7 @@
 //! apply exactly what Spin (`--sqlite @file`) and D1 (`wrangler d1 migrations apply`) apply.
 
 /// Migrations in order: (file name, SQL). Each is idempotent (`IF NOT EXISTS`).
-pub const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init.sql", include_str!("../../infra/migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_init.sql",
+    include_str!("../../infra/migrations/0001_init.sql"),
+)];

@@ -86,7 +86,10 @@ mod memory {
             let mut vars = HashMap::new();
             vars.insert("issuer".into(), ISSUER.into());
             vars.insert("admin_token".into(), ADMIN_TOKEN.into());
-            vars.insert("key_encryption_key".into(), crate::crypto::b64url(&[7u8; 32]));
+            vars.insert(
+                "key_encryption_key".into(),
+                crate::crypto::b64url(&[7u8; 32]),
+            );
             Self {
                 sql,
                 kv: NativeKv::in_memory().expect("in-memory KV"),

@@ -39,7 +39,10 @@ impl TokenRequest {
             }),
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                format!("The grant_type '{}' is not supported.", web::printable(other)),
+                format!(
+                    "The grant_type '{}' is not supported.",
+                    web::printable(other)
+                ),
             )),
         }
     }
@@ -79,7 +82,7 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
     if req.uri().path() != "/oauth2/token" {
         return web::not_found();
     }
-    if let Err(resp) = web::require_method(&req, &[Method::POST], "POST") {
+    if let Some(resp) = web::wrong_method(&req, &[Method::POST], "POST") {
         return resp;
     }
     match token(ports, &req).await {
@@ -87,7 +90,10 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
             let mut resp = web::json(StatusCode::OK, &body);
             let headers = resp.headers_mut();
             // RFC 6749 §5.1: "Cache-Control: no-store" and "Pragma: no-cache".
-            headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+            headers.insert(
+                header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-store"),
+            );
             headers.insert(header::PRAGMA, http::HeaderValue::from_static("no-cache"));
             resp
         }
@@ -100,7 +106,10 @@ async fn token<P: Ports>(ports: &P, req: &Request) -> Result<TokenResponse, OAut
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().map_err(|_| OAuthError::invalid_request("Malformed Authorization header.")))
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| OAuthError::invalid_request("Malformed Authorization header."))
+        })
         .transpose()?;
     let presented = client::presented(authorization, &mut form)?;
     let request = TokenRequest::parse(&mut form)?;
@@ -110,7 +119,10 @@ async fn token<P: Ports>(ports: &P, req: &Request) -> Result<TokenResponse, OAut
     if !client.grant_types.contains(&request.grant_type()) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
-            format!("The client is not allowed to use the grant_type '{}'.", request.grant_type().as_str()),
+            format!(
+                "The client is not allowed to use the grant_type '{}'.",
+                request.grant_type().as_str()
+            ),
         ));
     }
     match request {
@@ -139,12 +151,18 @@ pub fn decide_client_credentials(
 ) -> Result<Grant, OAuthError> {
     let allowed: Vec<&str> = client.scope.split(' ').filter(|s| !s.is_empty()).collect();
     let requested = client::scope_tokens(scope.unwrap_or("")).map_err(|t| {
-        OAuthError::new(ErrorCode::InvalidScope, format!("The scope '{}' is malformed.", web::printable(&t)))
+        OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("The scope '{}' is malformed.", web::printable(&t)),
+        )
     })?;
     if let Some(s) = requested.iter().find(|s| !allowed.contains(&s.as_str())) {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
-            format!("The client is not allowed to request the scope '{}'.", web::printable(s)),
+            format!(
+                "The client is not allowed to request the scope '{}'.",
+                web::printable(s)
+            ),
         ));
     }
     let audience = match audience {
@@ -171,7 +189,10 @@ pub fn decide_client_credentials(
             out
         }
     };
-    Ok(Grant { scope: requested, audience })
+    Ok(Grant {
+        scope: requested,
+        audience,
+    })
 }
 
 /// Signs an RFC 9068 access token (`typ: at+jwt`, ES256) with the current key.

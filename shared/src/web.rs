@@ -17,19 +17,25 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
 pub fn with_header(mut resp: Response, name: header::HeaderName, value: &'static str) -> Response {
-    resp.headers_mut().insert(name, HeaderValue::from_static(value));
+    resp.headers_mut()
+        .insert(name, HeaderValue::from_static(value));
     resp
 }
 
 /// 404 for a path no function serves.
 pub fn not_found() -> Response {
-    json(StatusCode::NOT_FOUND, &serde_json::json!({"error": "not_found"}))
+    json(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({"error": "not_found"}),
+    )
 }
 
 pub fn payload_too_large() -> Response {
@@ -43,13 +49,14 @@ pub fn method_not_allowed(allow: &'static str) -> Response {
         StatusCode::METHOD_NOT_ALLOWED,
         &serde_json::json!({"error": "method_not_allowed"}),
     );
-    resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     resp
 }
 
-/// Checks the method, answering 405 with `Allow` otherwise.
-pub fn require_method(req: &Request, allowed: &[Method], allow: &'static str) -> Result<(), Response> {
-    if allowed.contains(req.method()) { Ok(()) } else { Err(method_not_allowed(allow)) }
+/// The 405 answer (with `Allow`) for a request whose method is not in `allowed`.
+pub fn wrong_method(req: &Request, allowed: &[Method], allow: &'static str) -> Option<Response> {
+    (!allowed.contains(req.method())).then(|| method_not_allowed(allow))
 }
 
 /// A parsed `application/x-www-form-urlencoded` body (RFC 6749 §3.2, Appendix B).
@@ -77,7 +84,9 @@ impl Form {
 
     pub fn parse_bytes(body: &[u8]) -> Result<Form, OAuthError> {
         if std::str::from_utf8(body).is_err() {
-            return Err(OAuthError::invalid_request("The request body is not valid UTF-8."));
+            return Err(OAuthError::invalid_request(
+                "The request body is not valid UTF-8.",
+            ));
         }
         let mut map = HashMap::new();
         for (k, v) in form_urlencoded::parse(body) {

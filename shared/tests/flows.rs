@@ -1,4 +1,5 @@
 //! Whole flows through the router, in memory: fixed clock, seeded RNG, in-memory SQLite.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use base64::Engine as _;
 use edgeid::testing::MemoryHost;
@@ -9,11 +10,16 @@ use serde_json::{Value, json};
 const ADMIN: &str = "Bearer test-admin-token";
 
 fn admin(host: &MemoryHost, method: &str, path: &str, body: Option<Value>) -> Response {
-    let mut req = http::Request::builder().method(method).uri(path).header("authorization", ADMIN);
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", ADMIN);
     if body.is_some() {
         req = req.header("content-type", "application/json");
     }
-    let req: Request = req.body(body.map(|b| b.to_string().into_bytes()).unwrap_or_default()).unwrap();
+    let req: Request = req
+        .body(body.map(|b| b.to_string().into_bytes()).unwrap_or_default())
+        .unwrap();
     block_on(host.request(req))
 }
 
@@ -39,12 +45,22 @@ fn get(host: &MemoryHost, path: &str) -> Response {
 
 fn claims(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 fn kid(jwt: &str) -> String {
     let h = jwt.split('.').next().unwrap();
-    let h: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h).unwrap()).unwrap();
+    let h: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(h)
+            .unwrap(),
+    )
+    .unwrap();
     h["kid"].as_str().unwrap().to_owned()
 }
 
@@ -53,7 +69,9 @@ fn register(host: &MemoryHost) {
         host,
         "POST",
         "/admin/clients",
-        Some(json!({"client_id": "svc", "client_secret": "svc-secret", "grant_types": ["client_credentials"], "scope": "read"})),
+        Some(
+            json!({"client_id": "svc", "client_secret": "svc-secret", "grant_types": ["client_credentials"], "scope": "read"}),
+        ),
     );
     assert_eq!(resp.status(), 201);
 }
@@ -62,7 +80,12 @@ fn register(host: &MemoryHost) {
 fn client_credentials_token_carries_rfc9068_claims_at_the_fixed_time() {
     let host = block_on(MemoryHost::new());
     register(&host);
-    let resp = token(&host, "svc", "svc-secret", "grant_type=client_credentials&scope=read");
+    let resp = token(
+        &host,
+        "svc",
+        "svc-secret",
+        "grant_type=client_credentials&scope=read",
+    );
     assert_eq!(resp.status(), 200);
     let at = json_of(&resp)["access_token"].as_str().unwrap().to_owned();
     let c = claims(&at);
@@ -76,12 +99,26 @@ fn client_credentials_token_carries_rfc9068_claims_at_the_fixed_time() {
 fn retired_keys_stay_published_until_their_tokens_expire() {
     let host = block_on(MemoryHost::new());
     register(&host);
-    let first = json_of(&token(&host, "svc", "svc-secret", "grant_type=client_credentials"))["access_token"]
+    let first = json_of(&token(
+        &host,
+        "svc",
+        "svc-secret",
+        "grant_type=client_credentials",
+    ))["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
     let old = kid(&first);
-    assert_eq!(admin(&host, "POST", "/admin/keys/rotate", Some(json!({"alg": "ES256"}))).status(), 200);
+    assert_eq!(
+        admin(
+            &host,
+            "POST",
+            "/admin/keys/rotate",
+            Some(json!({"alg": "ES256"}))
+        )
+        .status(),
+        200
+    );
 
     let published = |host: &MemoryHost| -> Vec<String> {
         json_of(&get(host, "/.well-known/jwks.json"))["keys"]
@@ -95,19 +132,40 @@ fn retired_keys_stay_published_until_their_tokens_expire() {
     // The longest token lifetime is the ID token's (3600 s): the retired key survives until
     // then, and the next rotation after it deletes it.
     host.clock.advance(3601);
-    assert!(!published(&host).contains(&old), "the retired key is no longer published once expired");
-    assert_eq!(admin(&host, "POST", "/admin/keys/rotate", Some(json!({"alg": "ES256"}))).status(), 200);
+    assert!(
+        !published(&host).contains(&old),
+        "the retired key is no longer published once expired"
+    );
+    assert_eq!(
+        admin(
+            &host,
+            "POST",
+            "/admin/keys/rotate",
+            Some(json!({"alg": "ES256"}))
+        )
+        .status(),
+        200
+    );
     let keys = json_of(&admin(&host, "GET", "/admin/keys", None));
-    assert!(!keys.to_string().contains(&old), "expired retired keys are deleted on rotation");
+    assert!(
+        !keys.to_string().contains(&old),
+        "expired retired keys are deleted on rotation"
+    );
 }
 
 #[test]
 fn jwks_cache_is_invalidated_by_rotation() {
     let host = block_on(MemoryHost::new());
     let before = get(&host, "/.well-known/jwks.json").into_body();
-    assert_eq!(admin(&host, "POST", "/admin/keys/rotate", None).status(), 200);
+    assert_eq!(
+        admin(&host, "POST", "/admin/keys/rotate", None).status(),
+        200
+    );
     let after = get(&host, "/.well-known/jwks.json").into_body();
-    assert_ne!(before, after, "a rotation is visible at once, not after the cache TTL");
+    assert_ne!(
+        before, after,
+        "a rotation is visible at once, not after the cache TTL"
+    );
 }
 
 #[test]
@@ -118,14 +176,20 @@ fn token_signing_without_keys_is_a_server_error_without_details() {
     assert_eq!(resp.status(), 500);
     let body = String::from_utf8_lossy(resp.body()).into_owned();
     assert!(body.contains("server_error"));
-    assert!(!body.contains("signing key"), "internal reasons stay in logs: {body}");
+    assert!(
+        !body.contains("signing key"),
+        "internal reasons stay in logs: {body}"
+    );
 }
 
 #[test]
 fn a_wrong_key_encryption_key_fails_closed() {
     let mut host = block_on(MemoryHost::new());
     register(&host);
-    host.vars.insert("key_encryption_key".into(), edgeid::crypto::b64url(&[1u8; 32]));
+    host.vars.insert(
+        "key_encryption_key".into(),
+        edgeid::crypto::b64url(&[1u8; 32]),
+    );
     let resp = token(&host, "svc", "svc-secret", "grant_type=client_credentials");
     assert_eq!(resp.status(), 500);
 }
@@ -134,8 +198,15 @@ fn a_wrong_key_encryption_key_fails_closed() {
 fn admin_token_digest_is_accepted_in_place_of_the_token() {
     let mut host = block_on(MemoryHost::new());
     host.vars.remove("admin_token");
-    host.vars.insert("admin_token_sha256".into(), edgeid::crypto::sha256_hex(b"test-admin-token"));
+    host.vars.insert(
+        "admin_token_sha256".into(),
+        edgeid::crypto::sha256_hex(b"test-admin-token"),
+    );
     assert_eq!(admin(&host, "GET", "/admin/keys", None).status(), 200);
     host.vars.remove("admin_token_sha256");
-    assert_eq!(admin(&host, "GET", "/admin/keys", None).status(), 500, "no token configured: admin API disabled");
+    assert_eq!(
+        admin(&host, "GET", "/admin/keys", None).status(),
+        500,
+        "no token configured: admin API disabled"
+    );
 }

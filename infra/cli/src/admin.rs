@@ -4,6 +4,8 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
+// Parsed once per process: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client. Without --secret a secret is generated and printed once.
@@ -72,17 +74,32 @@ pub struct Admin {
 impl Admin {
     pub fn new(url: &str, token: Option<String>) -> anyhow::Result<Admin> {
         let token = token.context("an admin token is required: --token or EDGEID_TOKEN")?;
-        Ok(Admin { base: url.trim_end_matches('/').to_owned(), auth: format!("Bearer {token}") })
+        Ok(Admin {
+            base: url.trim_end_matches('/').to_owned(),
+            auth: format!("Bearer {token}"),
+        })
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let url = format!("{}/admin{path}", self.base);
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
         let resp = match (method, body) {
             ("GET", _) => agent.get(&url).header("authorization", &self.auth).call(),
-            ("DELETE", _) => agent.delete(&url).header("authorization", &self.auth).call(),
-            ("POST", Some(b)) => agent.post(&url).header("authorization", &self.auth).send_json(b),
-            ("POST", None) => agent.post(&url).header("authorization", &self.auth).send_empty(),
+            ("DELETE", _) => agent
+                .delete(&url)
+                .header("authorization", &self.auth)
+                .call(),
+            ("POST", Some(b)) => agent
+                .post(&url)
+                .header("authorization", &self.auth)
+                .send_json(b),
+            ("POST", None) => agent
+                .post(&url)
+                .header("authorization", &self.auth)
+                .send_empty(),
             (m, _) => bail!("unsupported method {m}"),
         };
         let mut resp = resp.with_context(|| format!("{method} {url}"))?;
@@ -90,10 +107,17 @@ impl Admin {
         let text = resp.body_mut().read_to_string().unwrap_or_default();
         if !status.is_success() {
             let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            let desc = v["error_description"].as_str().or(v["error"].as_str()).unwrap_or(&text);
+            let desc = v["error_description"]
+                .as_str()
+                .or(v["error"].as_str())
+                .unwrap_or(&text);
             bail!("{method} {url}: {status}: {desc}");
         }
-        if text.is_empty() { Ok(Value::Null) } else { Ok(serde_json::from_str(&text)?) }
+        if text.is_empty() {
+            Ok(Value::Null)
+        } else {
+            Ok(serde_json::from_str(&text)?)
+        }
     }
 
     fn print(v: &Value) -> anyhow::Result<()> {
@@ -141,17 +165,27 @@ impl Admin {
                 };
                 put("client_id", id.map(Value::from));
                 put("client_secret", secret.map(Value::from));
-                put("grant_types", (!grant_types.is_empty()).then(|| grant_types.into()));
-                put("response_types", (!response_types.is_empty()).then(|| response_types.into()));
+                put(
+                    "grant_types",
+                    (!grant_types.is_empty()).then(|| grant_types.into()),
+                );
+                put(
+                    "response_types",
+                    (!response_types.is_empty()).then(|| response_types.into()),
+                );
                 put("token_endpoint_auth_method", auth_method.map(Value::from));
-                put("id_token_signed_response_alg", id_token_alg.map(Value::from));
+                put(
+                    "id_token_signed_response_alg",
+                    id_token_alg.map(Value::from),
+                );
                 Self::print(&self.call("POST", "/clients", Some(body))?)
             }
             ClientCommand::List => {
                 let mut after = String::new();
                 let mut all = Vec::new();
                 loop {
-                    let page = self.call("GET", &format!("/clients?after={}", enc(&after)), None)?;
+                    let page =
+                        self.call("GET", &format!("/clients?after={}", enc(&after)), None)?;
                     all.extend(page["clients"].as_array().cloned().unwrap_or_default());
                     match page["next"].as_str() {
                         Some(n) => after = n.to_owned(),
@@ -160,7 +194,9 @@ impl Admin {
                 }
                 Self::print(&Value::Array(all))
             }
-            ClientCommand::Get { id } => Self::print(&self.call("GET", &format!("/clients/{}", enc(&id)), None)?),
+            ClientCommand::Get { id } => {
+                Self::print(&self.call("GET", &format!("/clients/{}", enc(&id)), None)?)
+            }
             ClientCommand::Delete { id } => {
                 self.call("DELETE", &format!("/clients/{}", enc(&id)), None)?;
                 println!("deleted client {id}");

@@ -7,10 +7,19 @@ mod serve;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "edgeid", version, about = "edgeid: OpenID Connect provider at the edge")]
+#[command(
+    name = "edgeid",
+    version,
+    about = "edgeid: OpenID Connect provider at the edge"
+)]
 struct Cli {
     /// Base URL of the edgeid instance (admin commands).
-    #[arg(long, global = true, env = "EDGEID_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "EDGEID_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     url: String,
     /// Admin bearer token (admin commands).
     #[arg(long, global = true, env = "EDGEID_TOKEN", hide_env_values = true)]

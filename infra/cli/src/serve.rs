@@ -43,10 +43,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating data directory {}", args.data.display()))?;
     let mut vars = HashMap::new();
-    let issuer = args.issuer.clone().unwrap_or_else(|| format!("http://{}", args.listen));
+    let issuer = args
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.listen));
     edgeid::config::Issuer::parse(&issuer).map_err(anyhow::Error::msg)?;
     vars.insert(var::ISSUER.to_owned(), issuer.clone());
-    vars.insert(var::ACCESS_TOKEN_TTL.to_owned(), args.access_token_ttl.to_string());
+    vars.insert(
+        var::ACCESS_TOKEN_TTL.to_owned(),
+        args.access_token_ttl.to_string(),
+    );
     let kek = match args.key_encryption_key {
         Some(k) => k,
         None => secret_file(&args.data.join("key-encryption-key"), || random_b64(32))?,
@@ -82,8 +88,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("binding {}", args.listen))?;
     listener.set_nonblocking(true)?;
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    eprintln!("edgeid: issuer {issuer}, data {}, {threads} threads", args.data.display());
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    eprintln!(
+        "edgeid: issuer {issuer}, data {}, {threads} threads",
+        args.data.display()
+    );
     println!("Serving http://{}", listener.local_addr()?);
 
     let mut handles = Vec::new();
@@ -108,10 +119,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Provisions the signing keys of every algorithm that has none (first start).
 async fn provision_keys(ports: &NativePorts) -> anyhow::Result<()> {
-    let settings = edgeid::config::Settings::load(ports).map_err(|e| anyhow::anyhow!("{:?}", e.internal))?;
+    let settings =
+        edgeid::config::Settings::load(ports).map_err(|e| anyhow::anyhow!("{:?}", e.internal))?;
     let existing = edgeid::keys::list(ports.sql()).await?;
     for alg in edgeid::jose::Alg::ALL {
-        if !existing.iter().any(|k| k.alg == alg && k.state == "current") {
+        if !existing
+            .iter()
+            .any(|k| k.alg == alg && k.state == "current")
+        {
             edgeid::keys::rotate(ports, &settings, system_now(), alg)
                 .await
                 .map_err(|e| anyhow::anyhow!("provisioning {alg} keys: {:?}", e.internal))?;
@@ -128,8 +143,14 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-fn serve_thread(listener: std::net::TcpListener, data: &Path, config: NativeConfig) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+fn serve_thread(
+    listener: std::net::TcpListener,
+    data: &Path,
+    config: NativeConfig,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let local = tokio::task::LocalSet::new();
     let ports = std::rc::Rc::new(NativePorts::open(data, config)?);
     local.block_on(&rt, async move {
@@ -150,15 +171,23 @@ fn serve_thread(listener: std::net::TcpListener, data: &Path, config: NativeConf
                     let ports = ports.clone();
                     async move { Ok::<_, std::convert::Infallible>(respond(&ports, req).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
             });
         }
     })
 }
 
-async fn respond(ports: &NativePorts, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn respond(
+    ports: &NativePorts,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let resp = match Limited::new(body, edgeid::web::MAX_BODY_BYTES).collect().await {
+    let resp = match Limited::new(body, edgeid::web::MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
         Err(_) => edgeid::web::payload_too_large(),
         Ok(collected) => {
             let req = http::Request::from_parts(parts, collected.to_bytes().to_vec());
@@ -194,7 +223,9 @@ fn write_private(path: &Path, value: &str) -> anyhow::Result<()> {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     writeln!(f, "{value}")?;
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! Platform adapters, one per host, each behind its cargo feature. Nothing else in the core
 //! imports them; they only implement [`crate::ports::Ports`] and convert requests.
 
+#[cfg(feature = "cloudflare")]
+pub mod cloudflare;
 #[cfg(feature = "native")]
 pub mod native;
 #[cfg(feature = "spin")]
 pub mod spin;
-#[cfg(feature = "cloudflare")]
-pub mod cloudflare;

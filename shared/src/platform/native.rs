@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use rusqlite::types::ValueRef;
 
-use crate::ports::{Clock, Config, Kv, PortError, Ports, Rng, Row, Sql, Statement, UnixTime, Value};
+use crate::ports::{
+    Clock, Config, Kv, PortError, Ports, Rng, Row, Sql, Statement, UnixTime, Value,
+};
 
 fn port_err(e: rusqlite::Error) -> PortError {
     match e.sqlite_error_code() {
@@ -33,7 +35,8 @@ fn configure(conn: &rusqlite::Connection) -> Result<(), PortError> {
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
     )
     .map_err(port_err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(port_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(port_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
@@ -45,7 +48,9 @@ pub struct NativeSql {
 
 impl NativeSql {
     pub fn new(conn: rusqlite::Connection) -> Self {
-        Self { conn: RefCell::new(conn) }
+        Self {
+            conn: RefCell::new(conn),
+        }
     }
 
     pub fn open(path: &Path) -> Result<Self, PortError> {
@@ -61,7 +66,8 @@ impl NativeSql {
     pub fn migrate(&self) -> Result<(), PortError> {
         let conn = self.conn.borrow();
         for (name, sql) in crate::schema::MIGRATIONS {
-            conn.execute_batch(sql).map_err(|e| PortError::other(format!("{name}: {e}")))?;
+            conn.execute_batch(sql)
+                .map_err(|e| PortError::other(format!("{name}: {e}")))?;
         }
         Ok(())
     }
@@ -136,7 +142,10 @@ impl NativeKv {
 
 impl Kv for NativeKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-        let mut stmt = self.conn.prepare_cached("SELECT value FROM kv WHERE key = ?").map_err(port_err)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT value FROM kv WHERE key = ?")
+            .map_err(port_err)?;
         let mut rows = stmt.query([key]).map_err(port_err)?;
         match rows.next().map_err(port_err)? {
             Some(row) => Ok(Some(row.get::<_, Vec<u8>>(0).map_err(port_err)?)),
@@ -149,12 +158,16 @@ impl Kv for NativeKv {
             .conn
             .prepare_cached("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .map_err(port_err)?;
-        stmt.execute(rusqlite::params![key, value]).map_err(port_err)?;
+        stmt.execute(rusqlite::params![key, value])
+            .map_err(port_err)?;
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), PortError> {
-        let mut stmt = self.conn.prepare_cached("DELETE FROM kv WHERE key = ?").map_err(port_err)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("DELETE FROM kv WHERE key = ?")
+            .map_err(port_err)?;
         stmt.execute([key]).map_err(port_err)?;
         Ok(())
     }

@@ -42,12 +42,18 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
@@ -64,8 +70,17 @@ fn convert(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp 
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
         .collect();
-    let body = resp.body_mut().with_config().limit(10 * 1024 * 1024).read_to_vec().unwrap_or_default();
-    Resp { status, headers, body }
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(10 * 1024 * 1024)
+        .read_to_vec()
+        .unwrap_or_default();
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A request with arbitrary method, headers and raw body.
@@ -75,7 +90,9 @@ pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Option<
     for (k, v) in headers {
         builder = builder.header(*k, *v);
     }
-    let req = builder.body(body.map(<[u8]>::to_vec).unwrap_or_default()).expect("a valid request");
+    let req = builder
+        .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+        .expect("a valid request");
     convert(agent().run(req))
 }
 
@@ -90,7 +107,12 @@ pub fn admin(method: &str, path: &str, body: Option<Value>) -> Resp {
     if body.is_some() {
         headers.push(("content-type", "application/json"));
     }
-    request(method, &format!("/admin{path}"), &headers, body.as_deref().map(str::as_bytes))
+    request(
+        method,
+        &format!("/admin{path}"),
+        &headers,
+        body.as_deref().map(str::as_bytes),
+    )
 }
 
 /// A unique id for this test run's objects.
@@ -122,7 +144,13 @@ pub fn create_client(overrides: Value) -> (String, String) {
     }
     let resp = admin("POST", "/clients", Some(body.clone()));
     assert_eq!(resp.status, 201, "creating client: {}", resp.text());
-    (body["client_id"].as_str().unwrap_or_default().to_owned(), body["client_secret"].as_str().unwrap_or_default().to_owned())
+    (
+        body["client_id"].as_str().unwrap_or_default().to_owned(),
+        body["client_secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
 }
 
 pub fn basic(id: &str, secret: &str) -> String {
@@ -136,7 +164,9 @@ pub fn basic(id: &str, secret: &str) -> String {
 pub fn form_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -167,7 +197,9 @@ pub fn header(token: &str) -> jsonwebtoken::Header {
 pub fn verify_access_token(token: &str, jwks: &JwkSet, audience: &str) -> Value {
     let header = header(token);
     let kid = header.kid.clone().expect("the header carries a kid");
-    let jwk = jwks.find(&kid).unwrap_or_else(|| panic!("kid {kid} is published in the JWKS"));
+    let jwk = jwks
+        .find(&kid)
+        .unwrap_or_else(|| panic!("kid {kid} is published in the JWKS"));
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("a usable JWK");
     let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.set_issuer(&[base()]);

@@ -6,7 +6,10 @@ use edgeid_suite::{basic, create_client, form_encode, header, jwks, token, verif
 #[test]
 fn client_secret_basic_yields_a_verifiable_rfc9068_token() {
     let (id, secret) = create_client(json!({}));
-    let resp = token(Some(&basic(&id, &secret)), "grant_type=client_credentials&scope=read");
+    let resp = token(
+        Some(&basic(&id, &secret)),
+        "grant_type=client_credentials&scope=read",
+    );
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.header("cache-control"), Some("no-store"));
     let body = resp.json();
@@ -41,7 +44,10 @@ fn client_secret_post_yields_a_verifiable_token() {
     );
     let resp = token(None, &form);
     assert_eq!(resp.status, 200, "{}", resp.text());
-    let at = resp.json()["access_token"].as_str().expect("access_token").to_owned();
+    let at = resp.json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
     let claims = verify_access_token(&at, &jwks(), &id);
     assert_eq!(claims["scope"], "read write");
 }
@@ -61,16 +67,24 @@ fn no_scope_requested_grants_none_and_jti_is_unique() {
 
 #[test]
 fn registered_audiences_become_aud_and_unregistered_ones_are_refused() {
-    let (id, secret) = create_client(json!({"audience": ["https://api.example", "https://other.example"]}));
+    let (id, secret) =
+        create_client(json!({"audience": ["https://api.example", "https://other.example"]}));
     let resp = token(
         Some(&basic(&id, &secret)),
         "grant_type=client_credentials&audience=https%3A%2F%2Fapi.example",
     );
     assert_eq!(resp.status, 200, "{}", resp.text());
-    let claims = verify_access_token(resp.json()["access_token"].as_str().unwrap_or(""), &jwks(), "https://api.example");
+    let claims = verify_access_token(
+        resp.json()["access_token"].as_str().unwrap_or(""),
+        &jwks(),
+        "https://api.example",
+    );
     assert_eq!(claims["aud"], json!(["https://api.example"]));
 
-    let resp = token(Some(&basic(&id, &secret)), "grant_type=client_credentials&audience=https%3A%2F%2Fevil.example");
+    let resp = token(
+        Some(&basic(&id, &secret)),
+        "grant_type=client_credentials&audience=https%3A%2F%2Fevil.example",
+    );
     assert_eq!(resp.status, 400);
     assert_eq!(resp.json()["error"], "invalid_request");
 }

@@ -8,7 +8,11 @@ use edgeid_suite::{base, get, jwks};
 fn discovery_document_has_required_fields_and_exact_issuer() {
     let resp = get("/.well-known/openid-configuration");
     assert_eq!(resp.status, 200);
-    assert!(resp.header("content-type").unwrap_or("").starts_with("application/json"));
+    assert!(
+        resp.header("content-type")
+            .unwrap_or("")
+            .starts_with("application/json")
+    );
     let doc = resp.json();
     assert_eq!(doc["issuer"], base().as_str());
     for field in [
@@ -24,7 +28,10 @@ fn discovery_document_has_required_fields_and_exact_issuer() {
     }
     for endpoint in ["authorization_endpoint", "token_endpoint", "jwks_uri"] {
         let url = doc[endpoint].as_str().expect("a string");
-        assert!(url.starts_with(&format!("{}/", base())), "{endpoint} = {url} is absolute under the issuer");
+        assert!(
+            url.starts_with(&format!("{}/", base())),
+            "{endpoint} = {url} is absolute under the issuer"
+        );
     }
     let algs: Vec<&str> = doc["id_token_signing_alg_values_supported"]
         .as_array()
@@ -32,8 +39,14 @@ fn discovery_document_has_required_fields_and_exact_issuer() {
         .iter()
         .filter_map(|v| v.as_str())
         .collect();
-    assert!(algs.contains(&"RS256"), "RS256 must be listed (OIDC Core §15.1)");
-    assert_eq!(doc["grant_types_supported"], serde_json::json!(["client_credentials"]));
+    assert!(
+        algs.contains(&"RS256"),
+        "RS256 must be listed (OIDC Core §15.1)"
+    );
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post"])
@@ -43,10 +56,18 @@ fn discovery_document_has_required_fields_and_exact_issuer() {
 #[test]
 fn jwks_uri_from_discovery_serves_the_key_set() {
     let doc = get("/.well-known/openid-configuration").json();
-    let path = doc["jwks_uri"].as_str().expect("jwks_uri").trim_start_matches(&base()).to_owned();
+    let path = doc["jwks_uri"]
+        .as_str()
+        .expect("jwks_uri")
+        .trim_start_matches(&base())
+        .to_owned();
     let resp = get(&path);
     assert_eq!(resp.status, 200);
-    assert!(resp.json()["keys"].as_array().is_some_and(|k| !k.is_empty()));
+    assert!(
+        resp.json()["keys"]
+            .as_array()
+            .is_some_and(|k| !k.is_empty())
+    );
 }
 
 /// RFC 7517 §4-§5: public members only, each key with `kid`, `use` and `alg`; both ES256 and
@@ -59,14 +80,23 @@ fn jwks_publishes_public_keys_only() {
     let keys = set["keys"].as_array().expect("keys array");
     for key in keys {
         for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
-            assert!(key.get(private).is_none(), "private member {private} published: {key}");
+            assert!(
+                key.get(private).is_none(),
+                "private member {private} published: {key}"
+            );
         }
         assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()));
         assert_eq!(key["use"], "sig");
-        assert!(matches!(key["alg"].as_str(), Some("ES256" | "RS256")), "{key}");
+        assert!(
+            matches!(key["alg"].as_str(), Some("ES256" | "RS256")),
+            "{key}"
+        );
     }
     for alg in ["ES256", "RS256"] {
-        assert!(keys.iter().any(|k| k["alg"] == alg), "no {alg} key published");
+        assert!(
+            keys.iter().any(|k| k["alg"] == alg),
+            "no {alg} key published"
+        );
     }
     // And the set parses as a JWK Set in a real JOSE library.
     assert!(!jwks().keys.is_empty());

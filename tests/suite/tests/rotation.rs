@@ -7,13 +7,20 @@ use edgeid_suite::serde_json::json;
 use edgeid_suite::{admin, basic, create_client, header, jwks, token, verify_access_token};
 
 fn kids() -> HashSet<String> {
-    jwks().keys.iter().filter_map(|k| k.common.key_id.clone()).collect()
+    jwks()
+        .keys
+        .iter()
+        .filter_map(|k| k.common.key_id.clone())
+        .collect()
 }
 
 fn access_token(id: &str, secret: &str) -> String {
     let resp = token(Some(&basic(id, secret)), "grant_type=client_credentials");
     assert_eq!(resp.status, 200, "{}", resp.text());
-    resp.json()["access_token"].as_str().expect("access_token").to_owned()
+    resp.json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
 }
 
 #[test]
@@ -29,10 +36,16 @@ fn rotation_publishes_before_signing_and_keeps_old_tokens_valid() {
     let after = access_token(&id, &secret);
     let new_kid = header(&after).kid.expect("kid");
     assert_ne!(new_kid, old_kid, "a rotation changes the signing key");
-    assert!(published_before.contains(&new_kid), "the new signing key was published before it signed");
+    assert!(
+        published_before.contains(&new_kid),
+        "the new signing key was published before it signed"
+    );
 
     let set = jwks();
-    assert!(set.find(&old_kid).is_some(), "the retired key stays published");
+    assert!(
+        set.find(&old_kid).is_some(),
+        "the retired key stays published"
+    );
     verify_access_token(&before, &set, &id);
     verify_access_token(&after, &set, &id);
 }
