@@ -95,6 +95,7 @@ impl Kek {
     }
 
     pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, String> {
+        // The caller takes ownership of the plaintext (a private key) and zeroizes it.
         let bytes = b64url_decode(sealed)?;
         if bytes.len() < 24 + 16 {
             return Err("sealed value too short".into());

@@ -52,15 +52,13 @@ impl fmt::Display for Alg {
 /// RSA modulus size. 2048 bits is what RS256 relying parties universally accept.
 pub const RSA_BITS: usize = 2048;
 
-/// A private signing key with its key id.
+/// A private signing key with its key id, kept as stored (before sealing): the raw scalar
+/// for P-256, PKCS#8 DER for RSA. It is parsed only where it signs, so a signing port with
+/// its own crypto (and its own key cache) never pays for a parse it does not use.
 pub struct PrivateKey {
     pub kid: String,
-    pub material: KeyMaterial,
-}
-
-pub enum KeyMaterial {
-    Es256(p256::ecdsa::SigningKey),
-    Rs256(Box<rsa::RsaPrivateKey>),
+    pub alg: Alg,
+    private: zeroize::Zeroizing<Vec<u8>>,
 }
 
 impl fmt::Debug for PrivateKey {
@@ -68,21 +66,27 @@ impl fmt::Debug for PrivateKey {
         // Never print key material.
         f.debug_struct("PrivateKey")
             .field("kid", &self.kid)
-            .field("alg", &self.alg())
+            .field("alg", &self.alg)
             .finish()
     }
 }
 
+/// A parsed key, ready to sign.
+pub enum KeyMaterial {
+    Es256(p256::ecdsa::SigningKey),
+    Rs256(Box<rsa::RsaPrivateKey>),
+}
+
 impl PrivateKey {
-    /// Generates a key. RSA generation is slow in wasm (~0.4-1.8 s): only the admin API and the
-    /// CLI call this, never a user-facing path (DESIGN.md).
-    pub fn generate(alg: Alg, rng: &impl Rng) -> Result<PrivateKey, PortError> {
+    /// Generates a key and its public JWK. RSA generation is slow in wasm (~0.4-1.8 s): only
+    /// the admin API and the CLI call this, never a user-facing path (DESIGN.md).
+    pub fn generate(alg: Alg, rng: &impl Rng) -> Result<(PrivateKey, Jwk), PortError> {
         let material = match alg {
             Alg::ES256 => loop {
-                let mut scalar = [0u8; 32];
-                rng.fill(&mut scalar)?;
+                let mut scalar = zeroize::Zeroizing::new([0u8; 32]);
+                rng.fill(scalar.as_mut())?;
                 // Fails only for zero or a scalar >= the group order (probability ~2^-32).
-                if let Ok(key) = p256::ecdsa::SigningKey::from_slice(&scalar) {
+                if let Ok(key) = p256::ecdsa::SigningKey::from_slice(scalar.as_ref()) {
                     break KeyMaterial::Es256(key);
                 }
             },
@@ -94,58 +98,71 @@ impl PrivateKey {
             }
         };
         let kid = thumbprint(&material);
-        Ok(PrivateKey { kid, material })
-    }
-
-    pub fn alg(&self) -> Alg {
-        match self.material {
-            KeyMaterial::Es256(_) => Alg::ES256,
-            KeyMaterial::Rs256(_) => Alg::RS256,
-        }
-    }
-
-    /// The private part as stored (before sealing): the raw scalar for P-256, PKCS#8 DER for
-    /// RSA.
-    pub fn to_private_bytes(&self) -> Result<Vec<u8>, PortError> {
-        match &self.material {
-            KeyMaterial::Es256(k) => Ok(k.to_bytes().to_vec()),
+        let private = match &material {
+            KeyMaterial::Es256(k) => k.to_bytes().to_vec(),
             KeyMaterial::Rs256(k) => k
                 .to_pkcs8_der()
                 .map(|d| d.as_bytes().to_vec())
-                .map_err(|e| PortError::other(format!("PKCS#8 encoding: {e}"))),
-        }
-    }
-
-    pub fn from_private_bytes(kid: &str, alg: Alg, bytes: &[u8]) -> Result<PrivateKey, String> {
-        let material = match alg {
-            Alg::ES256 => KeyMaterial::Es256(
-                p256::ecdsa::SigningKey::from_slice(bytes)
-                    .map_err(|e| format!("P-256 key: {e}"))?,
-            ),
-            Alg::RS256 => KeyMaterial::Rs256(Box::new(
-                rsa::RsaPrivateKey::from_pkcs8_der(bytes).map_err(|e| format!("RSA key: {e}"))?,
-            )),
+                .map_err(|e| PortError::other(format!("PKCS#8 encoding: {e}")))?,
         };
-        Ok(PrivateKey {
-            kid: kid.to_owned(),
-            material,
-        })
+        let jwk = public_jwk(&kid, &material);
+        Ok((
+            PrivateKey {
+                kid,
+                alg,
+                private: zeroize::Zeroizing::new(private),
+            },
+            jwk,
+        ))
     }
 
-    /// The public JWK (RFC 7517 §4, RFC 7518 §6): public members only, plus `kid`, `use`, `alg`.
-    pub fn public_jwk(&self) -> Jwk {
-        let (kty, crv, x, y, n, e) = public_members(&self.material);
-        Jwk {
-            kty,
-            crv,
-            x,
-            y,
-            n,
-            e,
-            kid: self.kid.clone(),
-            r#use: "sig".into(),
-            alg: self.alg(),
+    pub fn from_private_bytes(kid: &str, alg: Alg, bytes: Vec<u8>) -> PrivateKey {
+        PrivateKey {
+            kid: kid.to_owned(),
+            alg,
+            private: zeroize::Zeroizing::new(bytes),
         }
+    }
+
+    /// The private part as stored (sealed before it reaches SQL).
+    pub fn private_bytes(&self) -> &[u8] {
+        &self.private
+    }
+
+    pub fn parse(&self) -> Result<KeyMaterial, PortError> {
+        match self.alg {
+            Alg::ES256 => p256::ecdsa::SigningKey::from_slice(&self.private)
+                .map(KeyMaterial::Es256)
+                .map_err(|e| PortError::other(format!("P-256 key {}: {e}", self.kid))),
+            Alg::RS256 => rsa::RsaPrivateKey::from_pkcs8_der(&self.private)
+                .map(|k| KeyMaterial::Rs256(Box::new(k)))
+                .map_err(|e| PortError::other(format!("RSA key {}: {e}", self.kid))),
+        }
+    }
+
+    /// The public JWK of this key (parses it).
+    pub fn public_jwk(&self) -> Result<Jwk, PortError> {
+        Ok(public_jwk(&self.kid, &self.parse()?))
+    }
+}
+
+/// The public JWK (RFC 7517 §4, RFC 7518 §6): public members only, plus `kid`, `use`, `alg`.
+pub fn public_jwk(kid: &str, material: &KeyMaterial) -> Jwk {
+    let (kty, crv, x, y, n, e) = public_members(material);
+    let alg = match material {
+        KeyMaterial::Es256(_) => Alg::ES256,
+        KeyMaterial::Rs256(_) => Alg::RS256,
+    };
+    Jwk {
+        kty,
+        crv,
+        x,
+        y,
+        n,
+        e,
+        kid: kid.to_owned(),
+        r#use: "sig".into(),
+        alg,
     }
 }
 
@@ -221,7 +238,7 @@ fn thumbprint(material: &KeyMaterial) -> String {
 
 /// The software signer: the default of [`Ports::sign`].
 pub fn software_sign(key: &PrivateKey, signing_input: &[u8]) -> Result<Vec<u8>, PortError> {
-    match &key.material {
+    match &key.parse()? {
         // RFC 7518 §3.4: the JWS signature is R || S, 32 bytes each.
         KeyMaterial::Es256(k) => {
             let sig: p256::ecdsa::Signature = k.sign(signing_input);
@@ -242,7 +259,7 @@ pub async fn sign_jwt<P: Ports, C: Serialize>(
     typ: &str,
     claims: &C,
 ) -> Result<String, PortError> {
-    let header = serde_json::json!({ "alg": key.alg(), "kid": key.kid, "typ": typ });
+    let header = serde_json::json!({ "alg": key.alg, "kid": key.kid, "typ": typ });
     let header = serde_json::to_vec(&header).map_err(PortError::other)?;
     let claims = serde_json::to_vec(claims).map_err(PortError::other)?;
     let mut jws = format!("{}.{}", b64url(&header), b64url(&claims));
@@ -261,31 +278,37 @@ mod tests {
     #[test]
     fn es256_signature_verifies_and_key_round_trips() {
         let rng = SeededRng::new(1);
-        let key = PrivateKey::generate(Alg::ES256, &rng).unwrap();
+        let (key, jwk) = PrivateKey::generate(Alg::ES256, &rng).unwrap();
         let sig = software_sign(&key, b"input").unwrap();
         assert_eq!(sig.len(), 64);
-        let KeyMaterial::Es256(k) = &key.material else {
+        let KeyMaterial::Es256(k) = key.parse().unwrap() else {
             panic!("ES256 key")
         };
         let sig = p256::ecdsa::Signature::from_slice(&sig).unwrap();
         k.verifying_key().verify(b"input", &sig).unwrap();
 
         let again =
-            PrivateKey::from_private_bytes(&key.kid, Alg::ES256, &key.to_private_bytes().unwrap())
-                .unwrap();
-        assert_eq!(again.public_jwk(), key.public_jwk());
+            PrivateKey::from_private_bytes(&key.kid, Alg::ES256, key.private_bytes().to_vec());
+        assert_eq!(again.public_jwk().unwrap(), jwk);
     }
 
     #[test]
     fn kid_is_the_rfc7638_thumbprint() {
         let rng = SeededRng::new(2);
-        let key = PrivateKey::generate(Alg::ES256, &rng).unwrap();
-        let jwk = key.public_jwk();
+        let (key, jwk) = PrivateKey::generate(Alg::ES256, &rng).unwrap();
         let canonical = format!(
             r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
             jwk.x.unwrap(),
             jwk.y.unwrap()
         );
         assert_eq!(key.kid, b64url(&sha256(canonical.as_bytes())));
+    }
+
+    #[test]
+    fn a_corrupt_private_key_is_an_error_not_a_panic() {
+        let key = PrivateKey::from_private_bytes("k", Alg::RS256, vec![1, 2, 3]);
+        assert!(software_sign(&key, b"x").is_err());
+        let key = PrivateKey::from_private_bytes("k", Alg::ES256, vec![0; 32]);
+        assert!(software_sign(&key, b"x").is_err());
     }
 }

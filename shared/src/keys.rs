@@ -96,7 +96,7 @@ pub async fn current<P: Ports>(ports: &P, alg: Alg) -> Result<PrivateKey, OAuthE
     let private = kek(ports)?
         .open(kid, row.text(1)?)
         .map_err(OAuthError::server)?;
-    PrivateKey::from_private_bytes(kid, alg, &private).map_err(OAuthError::server)
+    Ok(PrivateKey::from_private_bytes(kid, alg, private))
 }
 
 /// Rotates the keys of `alg`: `next` becomes `current`, `current` is retired (published until
@@ -124,9 +124,9 @@ pub async fn rotate<P: Ports>(
     let (current, next) = (state_kid("current")?, state_kid("next")?);
     let kek = kek(ports)?;
     let fresh = |state: &'static str| -> Result<Statement, OAuthError> {
-        let key = PrivateKey::generate(alg, ports)?;
-        let sealed = kek.seal(ports, &key.kid, &key.to_private_bytes()?)?;
-        let jwk = serde_json::to_string(&key.public_jwk()).map_err(OAuthError::server)?;
+        let (key, jwk) = PrivateKey::generate(alg, ports)?;
+        let sealed = kek.seal(ports, &key.kid, key.private_bytes())?;
+        let jwk = serde_json::to_string(&jwk).map_err(OAuthError::server)?;
         let activated = (state == "current").then_some(now);
         Ok(Statement::new(
             "INSERT INTO signing_keys (kid, alg, state, public_jwk, private_sealed, created_at, activated_at) \
