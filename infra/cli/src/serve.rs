@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use edgeid::config::var;
 use edgeid::platform::native::{NativeConfig, NativePorts, system_now};
 use edgeid::{Function, Ports as _};
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
 
 #[derive(Debug, clap::Args)]
@@ -179,18 +179,12 @@ fn serve_thread(
     })
 }
 
-async fn respond(
-    ports: &NativePorts,
-    req: hyper::Request<Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+async fn respond(ports: &NativePorts, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let resp = match Limited::new(body, edgeid::web::MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Err(_) => edgeid::web::payload_too_large(),
-        Ok(collected) => {
-            let req = http::Request::from_parts(parts, collected.to_bytes().to_vec());
+    let resp = match read_body(body).await {
+        None => edgeid::web::payload_too_large(),
+        Some(body) => {
+            let req = http::Request::from_parts(parts, body);
             match Function::for_path(req.uri().path()) {
                 Some(f) => edgeid::handle(f, ports, req).await,
                 None => edgeid::web::not_found(),
@@ -199,6 +193,27 @@ async fn respond(
     };
     let (parts, body) = resp.into_parts();
     hyper::Response::from_parts(parts, Full::new(Bytes::from(body)))
+}
+
+/// Reads the body, or `None` when it exceeds the core's limit. An oversized body is still
+/// read to its end (up to [`DRAIN_LIMIT`]) and discarded, so the client gets its 413 instead
+/// of a connection reset halfway through its upload.
+async fn read_body(mut body: Incoming) -> Option<Vec<u8>> {
+    const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return None };
+        if let Some(data) = frame.data_ref() {
+            seen += data.len();
+            if seen <= edgeid::web::MAX_BODY_BYTES {
+                buf.extend_from_slice(data);
+            } else if seen > DRAIN_LIMIT {
+                return None;
+            }
+        }
+    }
+    (seen <= edgeid::web::MAX_BODY_BYTES).then_some(buf)
 }
 
 fn random_b64(bytes: usize) -> String {

@@ -10,15 +10,19 @@
 //! Cloudflare rows also give the ratio to an empty JS Worker on the same runtime in the same run:
 //! the runner's catch-all Worker, which answers any path no function serves with a static 404.
 
-use std::fmt::Write as _;
+mod load;
+mod report;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
 use crate::host::{self, Host, Running};
+use load::{Load, hey, install_hey};
+use report::{Report, load_average, ms, sizes, us};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -44,7 +48,6 @@ const CLIENT_ID: &str = "bench";
 const CLIENT_SECRET: &str = "bench-secret-123456";
 const TOKEN_BODY: &str = "grant_type=client_credentials&scope=read";
 const WARM_UP_SECONDS: u32 = 1;
-const MIB: u64 = 1024 * 1024;
 /// A path no Cloudflare route matches: the runner's catch-all JS Worker answers it (404).
 const EMPTY_WORKER_PATH: &str = "/__edgeid_bench_empty";
 
@@ -65,7 +68,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         for &h in &hosts {
             match crate::install(h).and_then(|()| crate::build(&[h])) {
                 Ok(()) => built.push(h),
-                Err(e) => failures.push((h.name().into(), format!("build: {e:#}"))),
+                Err(e) => {
+                    eprintln!("xtask: building {} failed: {e:#}", h.name());
+                    failures.push((h.name().into(), "build failed (its output is above)".into()));
+                }
             }
         }
     }
@@ -168,18 +174,6 @@ impl Urls {
     }
 }
 
-/// One `hey` run, parsed from its summary.
-#[derive(Debug, Clone, Default)]
-struct Load {
-    rps: f64,
-    p50: Option<Duration>,
-    p99: Option<Duration>,
-    /// Responses with the expected status.
-    ok: u64,
-    /// Other statuses and transport errors.
-    bad: u64,
-}
-
 struct HostResult {
     host: Host,
     loads: Vec<(Endpoint, Load)>,
@@ -213,7 +207,7 @@ fn measure_peer(args: &BenchArgs) -> anyhow::Result<Vec<(Endpoint, Load)>> {
         Duration::from_secs(60),
     )
     .with_context(|| format!("peer log: {}", log_path.display()))?;
-    let loads = measure_endpoints(&running.base_url, args)?;
+    let loads = measure_endpoints(&running.base_url, running.child.id(), args)?;
     drop(running);
     let _ = std::fs::remove_file(&log_path);
     Ok(loads)
@@ -226,15 +220,16 @@ fn measure_host(h: Host, args: &BenchArgs) -> anyhow::Result<HostResult> {
     let opts = crate::options(listen, state.clone());
     let running = crate::start(h, &opts)?;
     create_client(&running.base_url, &opts.admin_token)?;
-    let loads = measure_endpoints(&running.base_url, args)?;
+    let server = running.child.id();
+    let loads = measure_endpoints(&running.base_url, server, args)?;
     let empty_worker = if h == Host::Cloudflare {
         let url = format!("{}{EMPTY_WORKER_PATH}", running.base_url);
         let status = status_of(ureq::get(&url))?;
         if status != 404 {
             bail!("{url} answered {status}, not the catch-all Worker's 404");
         }
-        let _ = hey(&url, None, WARM_UP_SECONDS, args, 404)?;
-        Some(hey(&url, None, args.seconds, args, 404)?)
+        let _ = hey(&url, None, WARM_UP_SECONDS, args, 404, server)?;
+        Some(hey(&url, None, args.seconds, args, 404, server)?)
     } else {
         None
     };
@@ -249,7 +244,11 @@ fn measure_host(h: Host, args: &BenchArgs) -> anyhow::Result<HostResult> {
 
 /// Reads the provider's URLs from discovery, checks that the bench client gets a token, then
 /// warms up and measures each endpoint.
-fn measure_endpoints(base_url: &str, args: &BenchArgs) -> anyhow::Result<Vec<(Endpoint, Load)>> {
+fn measure_endpoints(
+    base_url: &str,
+    server: u32,
+    args: &BenchArgs,
+) -> anyhow::Result<Vec<(Endpoint, Load)>> {
     let discovery = format!("{base_url}/.well-known/openid-configuration");
     let doc: serde_json::Value = ureq::get(&discovery).call()?.body_mut().read_json()?;
     // Keep each path but aim at the loopback address hey connects to.
@@ -273,14 +272,15 @@ fn measure_endpoints(base_url: &str, args: &BenchArgs) -> anyhow::Result<Vec<(En
     let mut out = Vec::new();
     for e in Endpoint::ALL {
         let token = (e == Endpoint::ClientCredentials).then_some(TOKEN_BODY);
-        let _ = hey(urls.of(e), token, WARM_UP_SECONDS, args, 200)?;
-        let load = hey(urls.of(e), token, args.seconds, args, 200)?;
+        let _ = hey(urls.of(e), token, WARM_UP_SECONDS, args, 200, server)?;
+        let load = hey(urls.of(e), token, args.seconds, args, 200, server)?;
         println!(
-            "  {:<28} {:>9.0} req/s  p50 {}  p99 {}{}",
+            "  {:<28} {:>9.0} req/s  p50 {}  p99 {}  CPU {}/req{}",
             e.label(),
             load.rps,
             ms(load.p50),
             ms(load.p99),
+            us(load.cpu),
             if load.bad > 0 {
                 format!("  ({} bad of {})", load.bad, load.ok + load.bad)
             } else {
@@ -360,126 +360,6 @@ fn status_of(req: ureq::RequestBuilder<ureq::typestate::WithoutBody>) -> anyhow:
 }
 
 // ---------------------------------------------------------------------------------------------
-// hey
-
-/// Installs Debian's `hey` when it is missing (`apt-get update` only if the first try fails).
-fn install_hey() -> anyhow::Result<()> {
-    if host::on_path("hey") {
-        return Ok(());
-    }
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "hey"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-    };
-    if install().is_ok_and(|s| s.success()) {
-        return Ok(());
-    }
-    host::run(Command::new("apt-get").arg("update"))?;
-    host::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "hey"])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
-    .context("installing the load tool `hey` (Debian package hey)")
-}
-
-/// `hey -z {seconds}s` against `url`: a GET, or a client_credentials POST when `form` is given.
-fn hey(
-    url: &str,
-    form: Option<&str>,
-    seconds: u32,
-    args: &BenchArgs,
-    expect: u16,
-) -> anyhow::Result<Load> {
-    let mut cmd = Command::new("hey");
-    cmd.arg("-z")
-        .arg(format!("{seconds}s"))
-        .arg("-c")
-        .arg(args.concurrency.to_string());
-    if args.disable_keepalive {
-        cmd.arg("-disable-keepalive");
-    }
-    if let Some(body) = form {
-        cmd.args([
-            "-m",
-            "POST",
-            "-T",
-            "application/x-www-form-urlencoded",
-            "-d",
-            body,
-        ]);
-        cmd.arg("-H")
-            .arg(format!("authorization: {}", basic_auth()));
-    }
-    cmd.arg(url).stdin(Stdio::null()).stderr(Stdio::inherit());
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    if !out.status.success() {
-        bail!("{cmd:?} failed: {}", out.status);
-    }
-    parse_hey(&String::from_utf8_lossy(&out.stdout), expect)
-}
-
-/// Reads `Requests/sec`, the 50% and 99% latency lines, the status code distribution and the
-/// error distribution from hey's summary.
-fn parse_hey(summary: &str, expect: u16) -> anyhow::Result<Load> {
-    let mut load = Load::default();
-    let mut rps = None;
-    let mut section = "";
-    for line in summary.lines() {
-        let line = line.trim();
-        if line.ends_with(':') && !line.contains('\t') {
-            section = line;
-            continue;
-        }
-        if let Some(v) = line.strip_prefix("Requests/sec:") {
-            rps = v.trim().parse::<f64>().ok();
-        } else if let Some(v) = line.strip_prefix("50% in ") {
-            load.p50 = secs(v);
-        } else if let Some(v) = line.strip_prefix("99% in ") {
-            load.p99 = secs(v);
-        } else if let Some(rest) = line.strip_prefix('[') {
-            // `[200]\t1234 responses` or `[17]\tPost "...": dial tcp ...` (count first).
-            let Some((key, rest)) = rest.split_once(']') else {
-                continue;
-            };
-            let count = rest
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0);
-            match section {
-                "Status code distribution:" if key.parse::<u16>().ok() == Some(expect) => {
-                    load.ok += count
-                }
-                "Status code distribution:" => load.bad += count,
-                "Error distribution:" => load.bad += key.parse::<u64>().unwrap_or(1),
-                _ => {}
-            }
-        }
-    }
-    load.rps = rps.with_context(|| format!("no Requests/sec in hey's output:\n{summary}"))?;
-    Ok(load)
-}
-
-fn secs(v: &str) -> Option<Duration> {
-    v.trim()
-        .strip_suffix("secs")?
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-}
-
-fn ms(d: Option<Duration>) -> String {
-    d.map_or_else(
-        || "-".into(),
-        |d| format!("{:.2} ms", d.as_secs_f64() * 1e3),
-    )
-}
-
-// ---------------------------------------------------------------------------------------------
 // The peer
 
 fn bench_dir() -> PathBuf {
@@ -511,411 +391,9 @@ fn npm_install_peer() -> anyhow::Result<()> {
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------------------
-// Sizes
-
-struct Size {
-    function: String,
-    host: Host,
-    file: PathBuf,
-    raw: u64,
-    gzipped: u64,
-    /// Built by this run (else left from an earlier build).
-    fresh: bool,
-}
-
-/// Each function's Spin component and Cloudflare Worker wasm, wherever they were built.
-fn sizes(built: &[Host]) -> Vec<Size> {
-    let root = host::repo_root();
-    let mut out = Vec::new();
-    for function in function_names(&root) {
-        let spin = root
-            .join("target/wasm32-wasip2/release")
-            .join(format!("edgeid_{function}.wasm"));
-        let fdir = root.join("functions").join(&function);
-        let cloudflare = [fdir.join("build"), fdir.join("build").join("worker")]
-            .into_iter()
-            .filter_map(|d| std::fs::read_dir(d).ok())
-            .flatten()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|x| x == "wasm"));
-        for (h, file) in [(Host::Spin, Some(spin)), (Host::Cloudflare, cloudflare)] {
-            let Some(file) = file.filter(|f| f.is_file()) else {
-                continue;
-            };
-            if let (Ok(meta), Ok(gzipped)) = (std::fs::metadata(&file), gzipped_len(&file)) {
-                let fresh = built.contains(&h);
-                out.push(Size {
-                    function: function.clone(),
-                    host: h,
-                    raw: meta.len(),
-                    gzipped,
-                    file,
-                    fresh,
-                });
-            }
-        }
-    }
-    out
-}
-
-fn function_names(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root.join("functions"))
-        .map(|dir| {
-            dir.filter_map(|e| e.ok())
-                .filter(|e| e.path().join("Cargo.toml").is_file())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
-/// `gzip -9 -c FILE | wc -c`.
-fn gzipped_len(file: &Path) -> anyhow::Result<u64> {
-    let out = Command::new("gzip")
-        .arg("-9")
-        .arg("-c")
-        .arg(file)
-        .stderr(Stdio::inherit())
-        .output()?;
-    if !out.status.success() {
-        bail!("gzip {} failed", file.display());
-    }
-    Ok(out.stdout.len() as u64)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The report
-
-struct Report<'a> {
-    args: &'a BenchArgs,
-    peer: &'a [(Endpoint, Load)],
-    results: &'a [HostResult],
-    sizes: &'a [Size],
-    failures: &'a [(String, String)],
-    load_avg: (Option<String>, Option<String>),
-    elapsed: Duration,
-}
-
-impl Report<'_> {
-    fn render(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(s, "## Benchmark (`cargo xtask bench`)\n");
-        let mut rows = vec![row([
-            "host",
-            "endpoint",
-            "req/s",
-            "p50",
-            "p99",
-            "peer req/s",
-            "ours/peer",
-            "target",
-            "note",
-        ])];
-        for (e, load) in self.peer {
-            rows.push(row([
-                "oidc-provider (peer)",
-                e.label(),
-                &format!("{:.0}", load.rps),
-                &ms(load.p50),
-                &ms(load.p99),
-                "",
-                "",
-                "",
-                &bad_note(load),
-            ]));
-        }
-        for r in self.results {
-            for (e, load) in &r.loads {
-                let peer = self.peer.iter().find(|(pe, _)| pe == e).map(|(_, l)| l.rps);
-                let ratio = peer.filter(|p| *p > 0.0).map(|p| load.rps / p);
-                let target = match (e.target(r.host), ratio) {
-                    (Some(t), Some(x)) => {
-                        format!("≥ {t}× {}", if x >= t { "met" } else { "missed" })
-                    }
-                    (Some(t), None) => format!("≥ {t}×"),
-                    _ => String::new(),
-                };
-                let mut note = bad_note(load);
-                if let Some(empty) = r.empty_worker.as_ref().filter(|l| l.rps > 0.0) {
-                    push_note(
-                        &mut note,
-                        &format!("{:.2}× the empty JS Worker", load.rps / empty.rps),
-                    );
-                }
-                rows.push(row([
-                    r.host.name(),
-                    e.label(),
-                    &format!("{:.0}", load.rps),
-                    &ms(load.p50),
-                    &ms(load.p99),
-                    &peer.map_or_else(String::new, |p| format!("{p:.0}")),
-                    &ratio.map_or_else(|| "-".into(), |x| format!("{x:.2}×")),
-                    &target,
-                    &note,
-                ]));
-            }
-            if let Some(empty) = &r.empty_worker {
-                rows.push(row([
-                    r.host.name(),
-                    "empty JS Worker (baseline)",
-                    &format!("{:.0}", empty.rps),
-                    &ms(empty.p50),
-                    &ms(empty.p99),
-                    "",
-                    "",
-                    "",
-                    &bad_note(empty),
-                ]));
-            }
-        }
-        for (host, err) in self.failures {
-            let first = err.lines().next().unwrap_or_default();
-            rows.push(row([host, "(not measured)", "", "", "", "", "", "", first]));
-        }
-        s.push_str(&table(&rows));
-
-        let _ = writeln!(s, "\n### wasm sizes\n");
-        let mut size_rows = vec![row([
-            "function",
-            "host",
-            "raw",
-            "gzip -9",
-            "≤ 1 MiB gzipped",
-            "file",
-            "note",
-        ])];
-        for z in self.sizes {
-            let rel = z.file.strip_prefix(host::repo_root()).unwrap_or(&z.file);
-            size_rows.push(row([
-                &z.function,
-                z.host.name(),
-                &kib(z.raw),
-                &kib(z.gzipped),
-                if z.gzipped <= MIB { "yes" } else { "NO" },
-                &format!("`{}`", rel.display()),
-                if z.fresh {
-                    ""
-                } else {
-                    "not rebuilt by this run"
-                },
-            ]));
-        }
-        if self.sizes.is_empty() {
-            size_rows.push(row(["(no wasm built)", "", "", "", "", "", ""]));
-        }
-        s.push_str(&table(&size_rows));
-
-        let a = self.args;
-        let _ = writeln!(s, "\n### Conditions\n");
-        let notes = [
-            format!("date: {}; commit: {}", run_text("date", &["-u", "+%Y-%m-%d %H:%M UTC"]), commit()),
-            format!(
-                "load: `hey -z {}s -c {}{}` per measurement after {WARM_UP_SECONDS} s of warm-up, loopback, \
-                 HTTP/1.1 {}; client_credentials is `POST` with `client_secret_basic` and `{TOKEN_BODY}`",
-                a.seconds,
-                a.concurrency,
-                if a.disable_keepalive { " -disable-keepalive" } else { "" },
-                if a.disable_keepalive { "with a new connection per request" } else { "keep-alive" },
-            ),
-            format!(
-                "machine: {} CPUs shared by the load tool, the server and anything else running; \
-                 load average (1/5/15 min) {} at the start, {} at the end; bench took {} s",
-                std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get),
-                self.load_avg.0.as_deref().unwrap_or("?"),
-                self.load_avg.1.as_deref().unwrap_or("?"),
-                self.elapsed.as_secs(),
-            ),
-            "native: the `edgeid` binary (cargo profile `native`: opt-level 3, thin LTO), SQLite file with \
-             `journal_mode=WAL`, `synchronous=NORMAL`"
-                .into(),
-            "spin: the components under the Spin-compatible test host (wasmtime; `spin up` when on PATH), \
-             Spin SQLite and key-value as SQLite files with `journal_mode=WAL`, `synchronous=NORMAL`"
-                .into(),
-            "cloudflare: the Workers in one Miniflare/workerd instance (`infra/cloudflare/runner.mjs`), D1 and KV \
-             persisted as local SQLite files (workerd's settings); local workerd is capped by Miniflare's \
-             plumbing, so compare with the empty JS Worker on the same runtime"
-                .into(),
-            format!(
-                "peer: oidc-provider {} on Node {} (`infra/bench/peer.mjs`, NODE_ENV=production), in-memory \
-                 adapter; RFC 9068 JWT access tokens signed ES256 through a resource server \
-                 (`resourceIndicators`, `accessTokenFormat: 'jwt'`); JWKS with one ES256 and one RS256 key, as edgeid's",
-                peer_version(),
-                run_text(&bench_dir().join("node_modules/.bin/node").to_string_lossy(), &["--version"]),
-            ),
-            "targets are reported, not asserted; expect noise on a shared machine, and check with \
-             `--disable-keepalive` too"
-                .into(),
-        ];
-        for n in notes {
-            let _ = writeln!(s, "- {n}");
-        }
-        s
-    }
-}
-
-fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
-    cells.iter().map(|c| (*c).to_owned()).collect()
-}
-
-/// A markdown table with padded columns, readable as plain text too.
-fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let width = |i: usize| {
-        rows.iter()
-            .filter_map(|r| r.get(i))
-            .map(|c| c.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(3)
-    };
-    let widths: Vec<usize> = (0..cols).map(width).collect();
-    let numeric = |i: usize| {
-        rows.iter()
-            .skip(1)
-            .filter_map(|r| r.get(i))
-            .all(|c| c.is_empty() || c.starts_with(|ch: char| ch.is_ascii_digit() || ch == '-'))
-    };
-    let mut s = String::new();
-    for (n, r) in rows.iter().enumerate() {
-        s.push('|');
-        for (i, w) in widths.iter().enumerate() {
-            let c = r.get(i).map_or("", String::as_str);
-            let pad = w.saturating_sub(c.chars().count());
-            if numeric(i) && n > 0 {
-                let _ = write!(s, " {}{c} |", " ".repeat(pad));
-            } else {
-                let _ = write!(s, " {c}{} |", " ".repeat(pad));
-            }
-        }
-        s.push('\n');
-        if n == 0 {
-            s.push('|');
-            for (i, w) in widths.iter().enumerate() {
-                let dashes = "-".repeat(*w);
-                if numeric(i) {
-                    let _ = write!(s, " {}: |", &dashes[1..]);
-                } else {
-                    let _ = write!(s, " {dashes} |");
-                }
-            }
-            s.push('\n');
-        }
-    }
-    s
-}
-
-fn bad_note(load: &Load) -> String {
-    if load.bad == 0 {
-        String::new()
-    } else {
-        format!(
-            "{} of {} responses unexpected or failed",
-            load.bad,
-            load.ok + load.bad
-        )
-    }
-}
-
-fn push_note(note: &mut String, more: &str) {
-    if !note.is_empty() {
-        note.push_str("; ");
-    }
-    note.push_str(more);
-}
-
-fn kib(bytes: u64) -> String {
-    format!("{:.0} KiB", bytes as f64 / 1024.0)
-}
-
-fn load_average() -> Option<String> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    Some(
-        text.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
-}
-
-fn commit() -> String {
-    let root = host::repo_root();
-    let head = run_text(
-        "git",
-        &[
-            "-C",
-            &root.to_string_lossy(),
-            "rev-parse",
-            "--short",
-            "HEAD",
-        ],
-    );
-    let dirty = Command::new("git")
-        .args(["-C", &root.to_string_lossy(), "status", "--porcelain"])
-        .output()
-        .is_ok_and(|o| !o.stdout.is_empty());
-    if dirty {
-        format!("{head} (with uncommitted changes)")
-    } else {
-        head
-    }
-}
-
-/// The oidc-provider version installed in `infra/bench`.
-fn peer_version() -> String {
-    let path = bench_dir().join("node_modules/oidc-provider/package.json");
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["version"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
-}
-
-/// A command's trimmed stdout, or `?`.
-fn run_text(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .stderr(Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "?".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SUMMARY: &str = "
-Summary:
-  Total:\t5.0034 secs
-  Requests/sec:\t10543.1234
-
-Latency distribution:
-  10% in 0.0010 secs
-  50% in 0.0025 secs
-  99% in 0.0100 secs
-
-Status code distribution:
-  [200]\t52734 responses
-  [500]\t3 responses
-
-Error distribution:
-  [2]\tPost \"http://127.0.0.1:1/oauth2/token\": context deadline exceeded
-";
-
-    #[test]
-    fn parses_hey_summary() {
-        let load = parse_hey(SUMMARY, 200).expect("a complete summary");
-        assert!((load.rps - 10543.1234).abs() < 1e-6);
-        assert_eq!(load.p50, Some(Duration::from_micros(2500)));
-        assert_eq!(load.p99, Some(Duration::from_millis(10)));
-        assert_eq!((load.ok, load.bad), (52734, 5));
-    }
 
     #[test]
     fn path_of_keeps_path_and_query() {

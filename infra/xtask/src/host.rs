@@ -48,7 +48,19 @@ pub struct Running {
 }
 
 impl Drop for Running {
+    /// SIGTERM first so a host can stop its own children (the Cloudflare runner's workerd),
+    /// SIGKILL if it has not exited after a few seconds.
     fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -119,9 +131,8 @@ pub fn run(cmd: &mut std::process::Command) -> anyhow::Result<()> {
 
 /// Whether a program is on `PATH`.
 pub fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 /// A fresh random token, base64url without padding.
@@ -147,14 +158,18 @@ pub fn persistent_secret(path: &Path, value: &str) -> anyhow::Result<String> {
 
 /// A free loopback port.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// A `cargo` command with the build cache for `dir_name` (outside the clone, so fresh CI clones
 /// reuse it; each host its own so their builds never wait on one cargo lock).
 pub fn cargo(dir_name: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(repo_root()).env("CARGO_TARGET_DIR", cache_dir().join(dir_name));
+    let mut cmd =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(repo_root())
+        .env("CARGO_TARGET_DIR", cache_dir().join(dir_name));
     cmd
 }
 

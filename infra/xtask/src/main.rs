@@ -59,11 +59,24 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Up { host, listen, state_dir } => up(host, listen, state_dir),
-        Command::Build { host } => build(&if host.is_empty() { Host::ALL.to_vec() } else { host }),
-        Command::Test { host, no_install } => {
-            test::run(&if host.is_empty() { Host::ALL.to_vec() } else { host }, !no_install)
-        }
+        Command::Up {
+            host,
+            listen,
+            state_dir,
+        } => up(host, listen, state_dir),
+        Command::Build { host } => build(&if host.is_empty() {
+            Host::ALL.to_vec()
+        } else {
+            host
+        }),
+        Command::Test { host, no_install } => test::run(
+            &if host.is_empty() {
+                Host::ALL.to_vec()
+            } else {
+                host
+            },
+            !no_install,
+        ),
         Command::Bench(args) => bench::run(args),
     };
     match result {
@@ -114,7 +127,8 @@ pub fn options(listen: SocketAddr, state_dir: std::path::PathBuf) -> HostOptions
         listen,
         issuer: env("EDGEID_ISSUER").unwrap_or_else(|| format!("http://{listen}")),
         admin_token: env("EDGEID_ADMIN_TOKEN").unwrap_or_else(|| host::random_token(32)),
-        key_encryption_key: env("EDGEID_KEY_ENCRYPTION_KEY").unwrap_or_else(|| host::random_token(32)),
+        key_encryption_key: env("EDGEID_KEY_ENCRYPTION_KEY")
+            .unwrap_or_else(|| host::random_token(32)),
         state_dir,
     }
 }
@@ -122,20 +136,30 @@ pub fn options(listen: SocketAddr, state_dir: std::path::PathBuf) -> HostOptions
 fn up(host: Host, listen: SocketAddr, state_dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     install(host)?;
     build(&[host])?;
-    let state_dir = state_dir.unwrap_or_else(|| host::repo_root().join(".edgeid").join(host.name()));
+    let state_dir =
+        state_dir.unwrap_or_else(|| host::repo_root().join(".edgeid").join(host.name()));
     let mut opts = options(listen, state_dir);
     if host == Host::Native {
         // The native host keeps its own generated secrets in its data directory.
         opts.key_encryption_key = std::env::var("EDGEID_KEY_ENCRYPTION_KEY").unwrap_or_default();
     } else {
         // Other hosts need a stable key-encryption key across restarts: keep it in the state dir.
-        opts.key_encryption_key = host::persistent_secret(&opts.state_dir.join("key-encryption-key"), &opts.key_encryption_key)?;
+        opts.key_encryption_key = host::persistent_secret(
+            &opts.state_dir.join("key-encryption-key"),
+            &opts.key_encryption_key,
+        )?;
     }
     let mut running = start(host, &opts)?;
     println!("edgeid ({}) on {}", host.name(), running.base_url);
-    println!("  discovery:   {}/.well-known/openid-configuration", running.base_url);
+    println!(
+        "  discovery:   {}/.well-known/openid-configuration",
+        running.base_url
+    );
     println!("  admin token: {}", opts.admin_token);
-    println!("  try:         EDGEID_URL={} EDGEID_TOKEN={} cargo run -q -p edgeid-cli -- client list", running.base_url, opts.admin_token);
+    println!(
+        "  try:         EDGEID_URL={} EDGEID_TOKEN={} cargo run -q -p edgeid-cli -- client list",
+        running.base_url, opts.admin_token
+    );
     let status = running.child.wait()?;
     anyhow::bail!("host exited: {status}")
 }

@@ -10,7 +10,10 @@ use crate::host::{self, HostOptions, Running};
 pub const PROFILE: &str = "native";
 
 pub fn binary() -> PathBuf {
-    host::cache_dir().join("target").join(PROFILE).join("edgeid")
+    host::cache_dir()
+        .join("target")
+        .join(PROFILE)
+        .join("edgeid")
 }
 
 pub fn build() -> anyhow::Result<()> {
@@ -20,13 +23,19 @@ pub fn build() -> anyhow::Result<()> {
 pub fn start(opts: &HostOptions) -> anyhow::Result<Running> {
     let (log, log_path) = host::log_file(opts, "edgeid.log")?;
     let mut cmd = Command::new(binary());
-    cmd.args(["serve", "--listen", &opts.listen.to_string(), "--issuer", &opts.issuer])
-        .arg("--data")
-        .arg(&opts.state_dir)
-        .env("EDGEID_ADMIN_TOKEN", &opts.admin_token)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+    cmd.args([
+        "serve",
+        "--listen",
+        &opts.listen.to_string(),
+        "--issuer",
+        &opts.issuer,
+    ])
+    .arg("--data")
+    .arg(&opts.state_dir)
+    .env("EDGEID_ADMIN_TOKEN", &opts.admin_token)
+    .stdin(Stdio::null())
+    .stdout(log.try_clone()?)
+    .stderr(log);
     if !opts.key_encryption_key.is_empty() {
         cmd.env("EDGEID_KEY_ENCRYPTION_KEY", &opts.key_encryption_key);
     } else {

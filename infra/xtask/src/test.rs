@@ -29,12 +29,25 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
     let mut rows: Vec<(String, Counts)> = Vec::new();
 
     let unit = cargo_test(
-        host::cargo("target").args(["test", "-p", "edgeid", "--features", "native", "-p", "edgeid-cli", "-p", "xtask"]),
+        host::cargo("target").args([
+            "test",
+            "-p",
+            "edgeid",
+            "--features",
+            "native",
+            "-p",
+            "edgeid-cli",
+            "-p",
+            "xtask",
+        ]),
         &[],
     )?;
     rows.push(("unit + flow (core, cli, xtask)".into(), unit));
     if hosts.contains(&Host::Spin) {
-        let c = cargo_test(host::cargo("target-spinhost").args(["test", "-p", "edgeid-spin-host"]), &[])?;
+        let c = cargo_test(
+            host::cargo("target-spinhost").args(["test", "-p", "edgeid-spin-host"]),
+            &[],
+        )?;
         rows.push(("spin test host".into(), c));
     }
 
@@ -44,27 +57,41 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
 
     for h in hosts {
         let port = host::free_port()?;
-        let state = std::env::temp_dir().join(format!("edgeid-test-{}-{}", h.name(), std::process::id()));
+        let state =
+            std::env::temp_dir().join(format!("edgeid-test-{}-{}", h.name(), std::process::id()));
         let _ = std::fs::remove_dir_all(&state);
-        let opts = crate::options(std::net::SocketAddr::from(([127, 0, 0, 1], port)), state.clone());
+        let opts = crate::options(
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            state.clone(),
+        );
         let counts = match crate::start(*h, &opts) {
             Ok(running) => {
                 let c = cargo_test(
                     host::cargo("target").args(["test", "--no-fail-fast", "-p", "edgeid-suite"]),
-                    &[("BASE_URL", running.base_url.as_str()), ("EDGEID_ADMIN_TOKEN", opts.admin_token.as_str())],
+                    &[
+                        ("BASE_URL", running.base_url.as_str()),
+                        ("EDGEID_ADMIN_TOKEN", opts.admin_token.as_str()),
+                    ],
                 )?;
                 drop(running);
                 c
             }
             Err(e) => {
                 eprintln!("xtask: {} host failed to start: {e:#}", h.name());
-                Counts { passed: 0, failed: 1 }
+                Counts {
+                    passed: 0,
+                    failed: 1,
+                }
             }
         };
         if counts.failed == 0 {
             let _ = std::fs::remove_dir_all(&state);
         } else {
-            eprintln!("xtask: {} state and logs kept in {}", h.name(), state.display());
+            eprintln!(
+                "xtask: {} state and logs kept in {}",
+                h.name(),
+                state.display()
+            );
         }
         rows.push((format!("black-box suite on {}", h.name()), counts));
     }
@@ -89,7 +116,10 @@ fn cargo_test(cmd: &mut std::process::Command, envs: &[(&str, &str)]) -> anyhow:
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let mut child = cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("{cmd:?}"))?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("{cmd:?}"))?;
     let mut counts = Counts::default();
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines() {
@@ -112,7 +142,13 @@ fn parse_result(rest: &str) -> Counts {
     let mut c = Counts::default();
     for part in rest.split(';') {
         let words: Vec<&str> = part.split_whitespace().collect();
-        let n = |w: &[&str]| w.iter().rev().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let n = |w: &[&str]| {
+            w.iter()
+                .rev()
+                .nth(1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
         if words.last() == Some(&"passed") {
             c.passed = n(&words);
         } else if words.last() == Some(&"failed") {
@@ -128,7 +164,9 @@ mod tests {
 
     #[test]
     fn parses_cargo_test_summary() {
-        let c = parse_result("ok. 12 passed; 3 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s");
+        let c = parse_result(
+            "ok. 12 passed; 3 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s",
+        );
         assert_eq!((c.passed, c.failed), (12, 3));
     }
 }
