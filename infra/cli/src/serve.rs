@@ -179,7 +179,10 @@ fn serve_thread(
     })
 }
 
-async fn respond(ports: &NativePorts, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn respond(
+    ports: &NativePorts,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let resp = match read_body(body).await {
         None => edgeid::web::payload_too_large(),

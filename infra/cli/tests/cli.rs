@@ -1,0 +1,268 @@
+//! The `edgeid` binary end to end: `serve` on a temporary data directory, then the admin
+//! commands against it over real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_edgeid");
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("edgeid-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `edgeid serve`; returns the server and what it printed on stderr before serving.
+fn serve(data: &Path, admin_token: Option<&str>) -> (Server, String) {
+    let port = free_port();
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--threads",
+        "1",
+    ])
+    .arg("--data")
+    .arg(data)
+    .env_remove("EDGEID_ADMIN_TOKEN")
+    .env_remove("EDGEID_KEY_ENCRYPTION_KEY")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    if let Some(t) = admin_token {
+        cmd.env("EDGEID_ADMIN_TOKEN", t);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = tx.send(all.clone());
+        }
+    });
+    let mut lines = stdout.lines();
+    let first = lines.next().expect("serve prints a line").unwrap();
+    assert!(first.starts_with("Serving http://"), "{first}");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut log = String::new();
+    while Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            log = l;
+        }
+        if log.contains("threads") {
+            break;
+        }
+    }
+    (Server { child, url }, log)
+}
+
+fn edgeid(url: &str, token: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(["--url", url, "--token", token])
+        .args(args)
+        .env_remove("EDGEID_URL")
+        .env_remove("EDGEID_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn token_status(url: &str, id: &str, secret: &str) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{id}:{secret}"),
+    );
+    agent
+        .post(&format!("{url}/oauth2/token"))
+        .header("authorization", &format!("Basic {basic}"))
+        .content_type("application/x-www-form-urlencoded")
+        .send("grant_type=client_credentials&scope=read")
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn admin_commands_manage_clients_and_keys() {
+    let data = temp_dir("admin");
+    let (server, _) = serve(&data, Some("cli-test-token"));
+    let url = server.url.clone();
+    let run = |args: &[&str]| edgeid(&url, "cli-test-token", args);
+
+    let (ok, out, err) = run(&[
+        "client",
+        "create",
+        "backup-job",
+        "--secret",
+        "backup-secret-1",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "read write",
+        "--auth-method",
+        "client_secret_basic",
+    ]);
+    assert!(ok, "{err}");
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(created["client_id"], "backup-job");
+    assert_eq!(token_status(&url, "backup-job", "backup-secret-1"), 200);
+
+    let (ok, out, _) = run(&[
+        "client",
+        "create",
+        "--grant-type",
+        "authorization_code",
+        "--redirect-uri",
+        "https://grafana.example/cb",
+        "--skip-consent",
+    ]);
+    assert!(ok);
+    let generated: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        generated["client_secret"]
+            .as_str()
+            .is_some_and(|s| s.len() >= 32),
+        "a generated secret is printed once"
+    );
+    assert_eq!(generated["skip_consent"], true);
+
+    let (ok, out, _) = run(&["client", "list"]);
+    assert!(ok);
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    let (ok, out, _) = run(&["client", "get", "backup-job"]);
+    assert!(ok);
+    assert!(
+        !out.contains("backup-secret-1"),
+        "the secret is never shown again"
+    );
+
+    let (ok, _, err) = run(&[
+        "client",
+        "create",
+        "bad",
+        "--redirect-uri",
+        "http://evil.example/cb",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("redirect_uris"),
+        "the reason reaches the operator: {err}"
+    );
+
+    let (ok, out, _) = run(&["keys", "list"]);
+    assert!(ok);
+    let before: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        before["keys"].as_array().unwrap().len(),
+        4,
+        "current + next for ES256 and RS256"
+    );
+    let (ok, out, _) = run(&["keys", "rotate", "--alg", "ES256"]);
+    assert!(ok);
+    let after: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        after["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["state"] == "retired")
+    );
+
+    let (ok, _, _) = run(&["client", "delete", "backup-job"]);
+    assert!(ok);
+    assert_eq!(token_status(&url, "backup-job", "backup-secret-1"), 401);
+
+    let (ok, _, err) = edgeid(&url, "wrong-token", &["client", "list"]);
+    assert!(!ok);
+    assert!(err.contains("401"), "{err}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn first_start_prints_a_generated_admin_token_once_and_restarts_keep_the_keys() {
+    let data = temp_dir("first");
+    let (server, log) = serve(&data, None);
+    let token = log
+        .lines()
+        .find_map(|l| l.split("keep it): ").nth(1))
+        .unwrap_or_else(|| panic!("a generated admin token is printed: {log}"))
+        .trim()
+        .to_owned();
+    assert!(data.join("admin-token.sha256").exists());
+    let stored = std::fs::read_to_string(data.join("admin-token.sha256")).unwrap();
+    assert!(!stored.contains(&token), "only the digest is kept");
+    let (ok, _, err) = edgeid(
+        &server.url,
+        &token,
+        &[
+            "client",
+            "create",
+            "svc",
+            "--secret",
+            "svc-secret-1",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(token_status(&server.url, "svc", "svc-secret-1"), 200);
+    drop(server);
+
+    // Restart on the same data: no new token is printed, the old one still works, and the
+    // sealed signing keys still open with the generated key-encryption key.
+    let (server, log) = serve(&data, None);
+    assert!(
+        !log.contains("keep it"),
+        "the token is printed only on first start: {log}"
+    );
+    assert!(
+        !log.contains("provisioned"),
+        "keys are provisioned only once: {log}"
+    );
+    let (ok, _, _) = edgeid(&server.url, &token, &["keys", "list"]);
+    assert!(ok);
+    assert_eq!(token_status(&server.url, "svc", "svc-secret-1"), 200);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+}
