@@ -80,7 +80,6 @@ pub fn host_profile(cmd: &mut Command) -> &mut Command {
 /// `cargo test --release -p edgeid-spin-host` with the host's profile, so the tests reuse the
 /// release build of wasmtime instead of compiling a debug one (and a debug Cranelift, which
 /// compiles the ~1 MB components many times slower).
-#[allow(dead_code, reason = "for test.rs, which still runs a debug `cargo test`")]
 pub fn test_host_tests() -> Command {
     let mut cmd = cargo("target-spinhost");
     cmd.args(["test", "--release", "-p", "edgeid-spin-host"]);

@@ -43,15 +43,12 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
         &[],
     )?;
     rows.push(("unit + flow (core, cli, xtask)".into(), unit));
+    crate::build(hosts)?;
     if hosts.contains(&Host::Spin) {
-        let c = cargo_test(
-            host::cargo("target-spinhost").args(["test", "-p", "edgeid-spin-host"]),
-            &[],
-        )?;
+        // After the build: the host's end-to-end tests run the real components.
+        let c = cargo_test(&mut crate::spin::test_host_tests(), &[])?;
         rows.push(("spin test host".into(), c));
     }
-
-    crate::build(hosts)?;
     // Build the suite once; each host run below only executes it.
     host::run(host::cargo("target").args(["test", "-p", "edgeid-suite", "--no-run"]))?;
 
