@@ -146,13 +146,20 @@ pub fn random_token(bytes: usize) -> String {
 /// Reads a secret kept in `path`, writing `value` there first if the file does not exist, so a
 /// host restarted on the same state keeps opening its sealed keys.
 pub fn persistent_secret(path: &Path, value: &str) -> anyhow::Result<String> {
-    if let Ok(existing) = std::fs::read_to_string(path) {
+    if let Ok(existing) = std::fs::read_to_string(path)
+        && !existing.trim().is_empty()
+    {
         return Ok(existing.trim().to_owned());
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(path, value)?;
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(value.as_bytes())?;
     Ok(value.to_owned())
 }
 

@@ -139,11 +139,14 @@ fn up(host: Host, listen: SocketAddr, state_dir: Option<std::path::PathBuf>) -> 
     let state_dir =
         state_dir.unwrap_or_else(|| host::repo_root().join(".edgeid").join(host.name()));
     let mut opts = options(listen, state_dir);
-    if host == Host::Native {
-        // The native host keeps its own generated secrets in its data directory.
-        opts.key_encryption_key = std::env::var("EDGEID_KEY_ENCRYPTION_KEY").unwrap_or_default();
-    } else {
-        // Other hosts need a stable key-encryption key across restarts: keep it in the state dir.
+    // Secrets stay the same across restarts on the same state (unless given in the
+    // environment): sealed keys must keep opening, and the admin token keeps working.
+    let given = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
+    if !given("EDGEID_ADMIN_TOKEN") {
+        opts.admin_token =
+            host::persistent_secret(&opts.state_dir.join("admin-token"), &opts.admin_token)?;
+    }
+    if !given("EDGEID_KEY_ENCRYPTION_KEY") {
         opts.key_encryption_key = host::persistent_secret(
             &opts.state_dir.join("key-encryption-key"),
             &opts.key_encryption_key,
