@@ -32,17 +32,9 @@ pub async fn handle(
     mut req: worker::Request,
     env: Env,
 ) -> worker::Result<worker::Response> {
-    // Refuse an oversized body before buffering it; the core applies the same limit to what
-    // arrives without a Content-Length.
-    let declared_len = req
-        .headers()
-        .get("content-length")?
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared_len.is_some_and(|len| len > crate::web::MAX_BODY_BYTES as u64) {
-        return from_core_response(crate::web::payload_too_large());
-    }
     let core_req = match into_core_request(&mut req).await {
-        Ok(core_req) => core_req,
+        Ok(Some(core_req)) => core_req,
+        Ok(None) => return from_core_response(crate::web::payload_too_large()),
         Err(e) => {
             worker::console_error!("edgeid {}: unreadable request: {e}", function.name());
             return worker::Response::error("Bad Request\n", 400);
@@ -54,7 +46,8 @@ pub async fn handle(
 }
 
 /// The core routes on `req.uri().path()`, so the URI is the request's own path and query.
-async fn into_core_request(req: &mut worker::Request) -> Result<crate::Request, String> {
+/// The request as the core sees it, or `None` when its body is over the limit.
+async fn into_core_request(req: &mut worker::Request) -> Result<Option<crate::Request>, String> {
     let url = req.url().map_err(|e| format!("URL: {e}"))?;
     let path_and_query = &url[worker::url::Position::BeforePath..worker::url::Position::AfterQuery];
     // The raw method: workers-rs' `Method` maps unknown methods to GET.
@@ -65,8 +58,33 @@ async fn into_core_request(req: &mut worker::Request) -> Result<crate::Request, 
     for (name, value) in req.headers().entries() {
         builder = builder.header(name, value);
     }
-    let body = req.bytes().await.map_err(|e| format!("body: {e}"))?;
-    builder.body(body).map_err(|e| e.to_string())
+    let Some(body) = read_body(req).await? else { return Ok(None) };
+    builder.body(body).map(Some).map_err(|e| e.to_string())
+}
+
+/// Reads the body as a stream, keeping at most the core's limit (`None` beyond it). An
+/// oversized body is still read to its end (up to 16 MiB) and discarded, so the client gets
+/// its 413 instead of a reset connection halfway through its upload; nothing past the limit
+/// is ever buffered.
+async fn read_body(req: &mut worker::Request) -> Result<Option<Vec<u8>>, String> {
+    use futures_util::StreamExt as _;
+    const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+    if req.inner().body().is_none() {
+        return Ok(Some(Vec::new()));
+    }
+    let mut stream = req.stream().map_err(|e| format!("body: {e}"))?;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("body: {e}"))?;
+        seen += chunk.len();
+        if seen <= crate::web::MAX_BODY_BYTES {
+            buf.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            return Ok(None);
+        }
+    }
+    Ok((seen <= crate::web::MAX_BODY_BYTES).then_some(buf))
 }
 
 /// Repeated header fields (`Set-Cookie` among them) stay separate fields: the Fetch API's
