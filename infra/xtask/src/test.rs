@@ -39,10 +39,12 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
             "edgeid-cli",
             "-p",
             "xtask",
+            "-p",
+            "edgeid-sidecar",
         ]),
         &[],
     )?;
-    rows.push(("unit + flow (core, cli, xtask)".into(), unit));
+    rows.push(("unit + flow (core, cli, xtask, sidecar)".into(), unit));
     crate::build(hosts)?;
     if hosts.contains(&Host::Spin) {
         // After the build: the host's end-to-end tests run the real components.

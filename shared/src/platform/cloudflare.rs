@@ -58,7 +58,9 @@ async fn into_core_request(req: &mut worker::Request) -> Result<Option<crate::Re
     for (name, value) in req.headers().entries() {
         builder = builder.header(name, value);
     }
-    let Some(body) = read_body(req).await? else { return Ok(None) };
+    let Some(body) = read_body(req).await? else {
+        return Ok(None);
+    };
     builder.body(body).map(Some).map_err(|e| e.to_string())
 }
 
