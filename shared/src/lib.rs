@@ -6,6 +6,7 @@
 //! commits through the ports, and renders (pure).
 
 pub mod admin;
+pub mod authorize;
 pub mod cache;
 pub mod client;
 pub mod config;
@@ -14,9 +15,11 @@ pub mod discovery;
 pub mod error;
 pub mod jose;
 pub mod keys;
+pub mod login;
 pub mod ports;
 pub mod schema;
 pub mod token;
+pub mod userinfo;
 pub mod web;
 
 pub mod platform;
@@ -37,14 +40,27 @@ pub type Response = http::Response<Vec<u8>>;
 pub enum Function {
     /// `GET /.well-known/openid-configuration`, `GET /.well-known/jwks.json`
     Discovery,
-    /// `POST /oauth2/token` (later `/oauth2/revoke`, `/oauth2/introspect`)
+    /// `GET`/`POST /oauth2/auth`
+    Authorize,
+    /// `POST /oauth2/token`, `/oauth2/revoke`, `/oauth2/introspect`
     Token,
+    /// `GET`/`POST /userinfo`
+    Userinfo,
+    /// `/login`, `/consent`, `/logout`, `/oauth2/sessions/logout`, `/assets/...`
+    Login,
     /// `/admin/...`
     Admin,
 }
 
 impl Function {
-    pub const ALL: [Function; 3] = [Function::Discovery, Function::Token, Function::Admin];
+    pub const ALL: [Function; 6] = [
+        Function::Discovery,
+        Function::Authorize,
+        Function::Token,
+        Function::Userinfo,
+        Function::Login,
+        Function::Admin,
+    ];
 
     /// The URL map: which function serves `path`. The Spin manifest and the Worker routes
     /// declare the same map; the native host routes with this function.
@@ -53,7 +69,11 @@ impl Function {
             "/.well-known/openid-configuration" | "/.well-known/jwks.json" => {
                 Some(Function::Discovery)
             }
-            "/oauth2/token" => Some(Function::Token),
+            "/oauth2/auth" => Some(Function::Authorize),
+            "/oauth2/token" | "/oauth2/revoke" | "/oauth2/introspect" => Some(Function::Token),
+            "/userinfo" => Some(Function::Userinfo),
+            "/login" | "/consent" | "/logout" | "/oauth2/sessions/logout" => Some(Function::Login),
+            p if p.starts_with("/assets/") => Some(Function::Login),
             p if p == "/admin" || p.starts_with("/admin/") => Some(Function::Admin),
             _ => None,
         }
@@ -62,7 +82,10 @@ impl Function {
     pub fn name(self) -> &'static str {
         match self {
             Function::Discovery => "discovery",
+            Function::Authorize => "authorize",
             Function::Token => "token",
+            Function::Userinfo => "userinfo",
+            Function::Login => "login",
             Function::Admin => "admin",
         }
     }
@@ -75,7 +98,10 @@ pub async fn handle<P: Ports>(function: Function, ports: &P, req: Request) -> Re
     }
     match function {
         Function::Discovery => discovery::handle(ports, req).await,
+        Function::Authorize => authorize::handle(ports, req).await,
         Function::Token => token::handle(ports, req).await,
+        Function::Userinfo => userinfo::handle(ports, req).await,
+        Function::Login => login::handle(ports, req).await,
         Function::Admin => admin::handle(ports, req).await,
     }
 }

@@ -202,7 +202,12 @@ pub trait Ports: Clock + Rng + Config {
     type Sql: Sql;
     type Kv: Kv;
 
+    /// The main database: everything durable except credential secrets.
     fn sql(&self) -> &Self::Sql;
+    /// The credentials database (password hashes; later TOTP seeds and recovery-token
+    /// digests). Only the login, recovery and admin functions are granted it (DESIGN.md,
+    /// least privilege); on any other function the host refuses to open it.
+    fn credentials(&self) -> &Self::Sql;
     fn kv(&self) -> &Self::Kv;
 
     /// Produces the raw JWS signature (RFC 7515 §5.1 step 5) of `signing_input`.

@@ -2,7 +2,20 @@
 //! apply exactly what Spin (`--sqlite @file`) and D1 (`wrangler d1 migrations apply`) apply.
 
 /// Migrations in order: (file name, SQL). Each is idempotent (`IF NOT EXISTS`).
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_init.sql",
-    include_str!("../../infra/migrations/0001_init.sql"),
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_init.sql",
+        include_str!("../../infra/migrations/0001_init.sql"),
+    ),
+    (
+        "0002_oidc.sql",
+        include_str!("../../infra/migrations/0002_oidc.sql"),
+    ),
+];
+
+/// Migrations of the credentials database (password hashes; DESIGN.md keeps them apart so
+/// only login, recovery and admin can read them).
+pub const CREDENTIALS_MIGRATIONS: &[(&str, &str)] = &[(
+    "credentials/0001_init.sql",
+    include_str!("../../infra/migrations/credentials/0001_init.sql"),
 )];

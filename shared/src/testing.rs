@@ -59,6 +59,7 @@ mod memory {
     /// In-memory SQLite, in-memory KV, a fixed clock and a seeded RNG.
     pub struct MemoryHost {
         pub sql: NativeSql,
+        pub credentials: NativeSql,
         pub kv: NativeKv,
         pub clock: FixedClock,
         pub rng: SeededRng,
@@ -83,6 +84,10 @@ mod memory {
         pub fn bare() -> Self {
             let sql = NativeSql::in_memory().expect("in-memory SQLite");
             sql.migrate().expect("migrations apply");
+            let credentials = NativeSql::in_memory().expect("in-memory SQLite");
+            credentials
+                .migrate_credentials()
+                .expect("credentials migrations apply");
             let mut vars = HashMap::new();
             vars.insert("issuer".into(), ISSUER.into());
             vars.insert("admin_token".into(), ADMIN_TOKEN.into());
@@ -92,6 +97,7 @@ mod memory {
             );
             Self {
                 sql,
+                credentials,
                 kv: NativeKv::in_memory().expect("in-memory KV"),
                 clock: FixedClock::new(1_700_000_000),
                 rng: SeededRng::new(42),
@@ -132,6 +138,10 @@ mod memory {
 
         fn sql(&self) -> &NativeSql {
             &self.sql
+        }
+
+        fn credentials(&self) -> &NativeSql {
+            &self.credentials
         }
 
         fn kv(&self) -> &NativeKv {

@@ -82,6 +82,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Create, migrate and provision before accepting traffic.
     let ports = NativePorts::open(&args.data, config.clone()).context("opening the databases")?;
     ports.sql.migrate().context("applying migrations")?;
+    ports
+        .credentials
+        .migrate_credentials()
+        .context("applying credentials migrations")?;
     block_on(provision_keys(&ports))?;
     drop(ports);
 

@@ -18,6 +18,9 @@ use crate::ports::{
 
 /// The D1 database binding every function that needs SQL declares.
 const D1_BINDING: &str = "DB";
+/// The credentials database (password hashes), bound only to the login, recovery and admin
+/// Workers (DESIGN.md, least privilege).
+const CREDENTIALS_BINDING: &str = "CREDENTIALS";
 /// The Workers KV namespace binding.
 const KV_BINDING: &str = "KV";
 
@@ -119,6 +122,7 @@ fn from_core_response(resp: crate::Response) -> worker::Result<worker::Response>
 pub struct CloudflarePorts {
     env: Env,
     sql: D1Sql,
+    credentials: D1Sql,
     kv: WorkersKv,
 }
 
@@ -126,6 +130,12 @@ impl CloudflarePorts {
     pub fn new(env: Env) -> Self {
         Self {
             sql: D1Sql {
+                binding: D1_BINDING,
+                env: env.clone(),
+                db: OnceCell::new(),
+            },
+            credentials: D1Sql {
+                binding: CREDENTIALS_BINDING,
                 env: env.clone(),
                 db: OnceCell::new(),
             },
@@ -140,6 +150,7 @@ impl CloudflarePorts {
 
 /// D1 through its binding, looked up on first use.
 pub struct D1Sql {
+    binding: &'static str,
     env: Env,
     db: OnceCell<Result<D1Database, String>>,
 }
@@ -153,9 +164,9 @@ pub struct WorkersKv {
 impl D1Sql {
     fn db(&self) -> Result<&D1Database, PortError> {
         self.db
-            .get_or_init(|| self.env.d1(D1_BINDING).map_err(|e| e.to_string()))
+            .get_or_init(|| self.env.d1(self.binding).map_err(|e| e.to_string()))
             .as_ref()
-            .map_err(|e| PortError::other(format!("D1 binding {D1_BINDING}: {e}")))
+            .map_err(|e| PortError::other(format!("D1 binding {}: {e}", self.binding)))
     }
 
     fn prepare(
@@ -325,6 +336,10 @@ impl Ports for CloudflarePorts {
 
     fn sql(&self) -> &D1Sql {
         &self.sql
+    }
+
+    fn credentials(&self) -> &D1Sql {
+        &self.credentials
     }
 
     fn kv(&self) -> &WorkersKv {

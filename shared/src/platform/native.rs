@@ -64,10 +64,19 @@ impl NativeSql {
         Ok(Self::new(conn))
     }
 
-    /// Applies every migration (idempotent).
+    /// Applies every migration of the main database (idempotent).
     pub fn migrate(&self) -> Result<(), PortError> {
+        self.apply(crate::schema::MIGRATIONS)
+    }
+
+    /// Applies every migration of the credentials database (idempotent).
+    pub fn migrate_credentials(&self) -> Result<(), PortError> {
+        self.apply(crate::schema::CREDENTIALS_MIGRATIONS)
+    }
+
+    fn apply(&self, migrations: &[(&str, &str)]) -> Result<(), PortError> {
         let conn = self.conn.borrow();
-        for (name, sql) in crate::schema::MIGRATIONS {
+        for (name, sql) in migrations {
             conn.execute_batch(sql)
                 .map_err(|e| PortError::other(format!("{name}: {e}")))?;
         }
@@ -188,6 +197,7 @@ impl Config for NativeConfig {
 /// The native host's ports for one thread.
 pub struct NativePorts {
     pub sql: NativeSql,
+    pub credentials: NativeSql,
     pub kv: NativeKv,
     pub config: NativeConfig,
     signers: RefCell<HashMap<String, Rc<NativeSigner>>>,
@@ -241,10 +251,11 @@ impl NativeSigner {
 }
 
 impl NativePorts {
-    /// Opens `data_dir/edgeid.db` and `data_dir/kv.db`.
+    /// Opens `data_dir/edgeid.db`, `data_dir/credentials.db` and `data_dir/kv.db`.
     pub fn open(data_dir: &Path, config: NativeConfig) -> Result<Self, PortError> {
         Ok(Self {
             sql: NativeSql::open(&data_dir.join("edgeid.db"))?,
+            credentials: NativeSql::open(&data_dir.join("credentials.db"))?,
             kv: NativeKv::open(&data_dir.join("kv.db"))?,
             config,
             signers: RefCell::default(),
@@ -282,6 +293,10 @@ impl Ports for NativePorts {
 
     fn sql(&self) -> &NativeSql {
         &self.sql
+    }
+
+    fn credentials(&self) -> &NativeSql {
+        &self.credentials
     }
 
     fn kv(&self) -> &NativeKv {

@@ -78,15 +78,29 @@ fn from_core_response(resp: crate::Response) -> spin_sdk::http::Response {
 }
 
 /// The ports of one request.
-#[derive(Default)]
 pub struct SpinPorts {
     sql: SpinSql,
+    credentials: SpinSql,
     kv: SpinKv,
 }
 
-/// The `default` Spin SQLite database, opened on first use.
-#[derive(Default)]
+impl Default for SpinPorts {
+    fn default() -> Self {
+        Self {
+            sql: SpinSql::labelled("default"),
+            credentials: SpinSql::labelled(CREDENTIALS_LABEL),
+            kv: SpinKv::default(),
+        }
+    }
+}
+
+/// The Spin SQLite label of the credentials database. Only the components that need it
+/// declare it in `spin.toml`; Spin refuses it to every other one (`access-denied`).
+pub const CREDENTIALS_LABEL: &str = "credentials";
+
+/// A Spin SQLite database by label, opened on first use.
 pub struct SpinSql {
+    label: &'static str,
     conn: OnceCell<Result<sqlite::Connection, String>>,
 }
 
@@ -97,11 +111,20 @@ pub struct SpinKv {
 }
 
 impl SpinSql {
+    fn labelled(label: &'static str) -> Self {
+        Self {
+            label,
+            conn: OnceCell::new(),
+        }
+    }
+
     fn conn(&self) -> Result<&sqlite::Connection, PortError> {
         self.conn
-            .get_or_init(|| sqlite::Connection::open_default().map_err(|e| format!("{e:?}")))
+            .get_or_init(|| sqlite::Connection::open(self.label).map_err(|e| format!("{e:?}")))
             .as_ref()
-            .map_err(|e| PortError::other(format!("opening SQLite database 'default': {e}")))
+            .map_err(|e| {
+                PortError::other(format!("opening SQLite database '{}': {e}", self.label))
+            })
     }
 
     fn run(conn: &sqlite::Connection, stmt: &Statement) -> Result<Vec<Row>, PortError> {
@@ -231,6 +254,10 @@ impl Ports for SpinPorts {
 
     fn sql(&self) -> &SpinSql {
         &self.sql
+    }
+
+    fn credentials(&self) -> &SpinSql {
+        &self.credentials
     }
 
     fn kv(&self) -> &SpinKv {
