@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 
 pub use serde_json;
 
+pub mod oidc;
+pub use oidc::*;
+
 pub fn base() -> String {
     std::env::var("BASE_URL")
         .expect("BASE_URL is not set: run the suite through `cargo xtask test`")
