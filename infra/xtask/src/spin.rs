@@ -13,7 +13,14 @@ use crate::host::{
 };
 
 /// The components `spin.toml` serves, by crate name.
-const COMPONENTS: [&str; 3] = ["edgeid-discovery", "edgeid-token", "edgeid-admin"];
+const COMPONENTS: [&str; 6] = [
+    "edgeid-discovery",
+    "edgeid-authorize",
+    "edgeid-token",
+    "edgeid-userinfo",
+    "edgeid-login",
+    "edgeid-admin",
+];
 const TARGET: &str = "wasm32-wasip2";
 /// First start compiles ~1-2 MB of wasm with Cranelift (cached afterwards).
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -23,7 +30,7 @@ pub fn install() -> anyhow::Result<()> {
     run(Command::new("rustup").args(["target", "add", TARGET]))
 }
 
-/// Builds the three components and the test host.
+/// Builds the components and the test host.
 ///
 /// Each build has its own target dir under the cache: the components' so CI's fresh clones
 /// reuse it, the host's so its ~10-minute wasmtime build never holds the cargo lock that other
@@ -95,13 +102,12 @@ pub fn test_host_binary() -> PathBuf {
         .join("edgeid-spin-host")
 }
 
-/// Every migration, in file-name order (`0001_…`, `0002_…`).
-fn migrations(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let dir = root.join("infra").join("migrations");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+/// The migrations in `dir` (`*.sql`), in file-name order (`0001_…`, `0002_…`).
+fn migrations_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "sql"))
         .collect();
     files.sort();
     if files.is_empty() {
@@ -110,11 +116,47 @@ fn migrations(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The SQLite label of the credentials database (spin.toml; `edgeid::platform::spin`).
+const CREDENTIALS_LABEL: &str = "credentials";
+
+/// Writes `<state_dir>/runtime-config.toml`, which puts the `credentials` database in the
+/// state directory (`infra/spin/runtime-config.toml` puts it in `.spin/` for a manual
+/// `spin up`; an absolute path keeps every state directory self-contained), and applies the
+/// credentials migrations to it: `spin up --sqlite` only reaches `default`. Idempotent.
+fn credentials_database(root: &Path, state_dir: &Path) -> anyhow::Result<PathBuf> {
+    let state_dir = std::path::absolute(state_dir)
+        .with_context(|| format!("resolving {}", state_dir.display()))?;
+    let db_path = state_dir.join(format!("{CREDENTIALS_LABEL}.db"));
+    let db = rusqlite::Connection::open(&db_path)
+        .with_context(|| format!("opening {}", db_path.display()))?;
+    for file in migrations_in(&root.join("infra/migrations/credentials"))? {
+        let sql = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        db.execute_batch(&sql)
+            .with_context(|| format!("applying {} to {}", file.display(), db_path.display()))?;
+    }
+    drop(db);
+
+    let config_path = state_dir.join("runtime-config.toml");
+    let db_toml = serde_json::to_string(&db_path.display().to_string())?; // a TOML basic string
+    std::fs::write(
+        &config_path,
+        format!(
+            "# Written by `cargo xtask` for this state directory.\n\
+             [sqlite_database.{CREDENTIALS_LABEL}]\ntype = \"spin\"\npath = {db_toml}\n"
+        ),
+    )
+    .with_context(|| format!("writing {}", config_path.display()))?;
+    Ok(config_path)
+}
+
 /// Starts the application on `opts.listen` and waits until discovery answers.
 ///
 /// Uses `spin up` when the Spin CLI is installed, else the test host (build it first with
-/// [`build`]). The migrations are idempotent, so they are applied on every start with
-/// `--sqlite @file`. The process's output goes to `<state_dir>/spin.log`.
+/// [`build`]); either way with a runtime config defining the `credentials` database. The
+/// migrations are idempotent, so they are applied on every start: the main ones to `default`
+/// with `--sqlite @file`, the credentials ones by [`credentials_database`]. The process's
+/// output goes to `<state_dir>/spin.log`.
 pub fn start(opts: &HostOptions) -> anyhow::Result<Running> {
     let root = repo_root();
     std::fs::create_dir_all(&opts.state_dir)
@@ -140,7 +182,9 @@ pub fn start(opts: &HostOptions) -> anyhow::Result<Running> {
     if !real_spin {
         cmd.arg("--manifest").arg(root.join("spin.toml"));
     }
-    for file in migrations(&root)? {
+    cmd.arg("--runtime-config-file")
+        .arg(credentials_database(&root, &opts.state_dir)?);
+    for file in migrations_in(&root.join("infra").join("migrations"))? {
         let mut arg = std::ffi::OsString::from("@");
         arg.push(file.as_os_str());
         cmd.arg("--sqlite").arg(arg);

@@ -33,8 +33,8 @@ pub use fermyon::spin::{key_value, sqlite, variables};
 pub struct Stores {
     /// `sqlite_key_value.db`: every KV store, keyed by label in the `store` column.
     pub key_value: Arc<Db>,
-    /// SQLite databases by label: `default` is `sqlite_db.db`, any other declared label
-    /// `<label>.db`.
+    /// SQLite databases by label: `default` is `sqlite_db.db` unless the runtime config moves
+    /// it; any other declared label is the file the runtime config gives it.
     pub sqlite: BTreeMap<String, Arc<Db>>,
 }
 

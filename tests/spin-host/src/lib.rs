@@ -3,13 +3,14 @@
 //! trigger and implements exactly what the components import: WASI 0.2 (cli, io, clocks,
 //! random, filesystem, sockets — all denied but what std needs), `wasi:http` 0.2, and
 //! `fermyon:spin/{key-value,sqlite,variables}@2.0.0` on SQLite files laid out as `spin up`
-//! lays out `.spin/`.
+//! lays out `.spin/`, plus the SQLite databases a runtime config (`--runtime-config-file`) adds.
 //!
 //! The pure parts (manifest, routing, variables) are public so their tests need no component.
 
 pub mod host;
 pub mod manifest;
 pub mod routing;
+pub mod runtime_config;
 pub mod server;
 pub mod store;
 pub mod variables;

@@ -1,4 +1,5 @@
-//! `edgeid-spin-host --manifest spin.toml --listen 127.0.0.1:3000 --state-dir .spin [--sqlite @file.sql]...`
+//! `edgeid-spin-host --manifest spin.toml --listen 127.0.0.1:3000 --state-dir .spin
+//!   [--runtime-config-file FILE] [--sqlite @file.sql]...`
 //!
 //! Stands in for `spin up` where the Spin CLI cannot be installed; see the library docs.
 
@@ -24,6 +25,9 @@ struct Args {
     /// SQL run on the default database before serving: `@file.sql` or a statement. Repeatable.
     #[arg(long)]
     sqlite: Vec<String>,
+    /// Spin runtime config: `[sqlite_database.<label>]` tables (type "spin", a file path).
+    #[arg(long)]
+    runtime_config_file: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         listen: args.listen,
         state_dir: args.state_dir,
         sqlite: args.sqlite,
+        runtime_config: args.runtime_config_file,
     };
     let host = Host::new(&opts, |name| std::env::var(name).ok())?;
     tokio::runtime::Builder::new_multi_thread()

@@ -30,6 +30,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView as _};
 
 use crate::host::{Ctx, DenyOutbound, Grants, SpinImports, Stores};
 use crate::manifest::App;
+use crate::runtime_config::RuntimeConfig;
 use crate::store::{Db, open_key_value};
 
 /// Instances alive at once. Sizes the pooling allocator; requests beyond it wait for a slot.
@@ -50,6 +51,8 @@ pub struct Options {
     pub state_dir: PathBuf,
     /// `--sqlite` arguments: `@file.sql` or literal SQL, run on `default` at start.
     pub sqlite: Vec<String>,
+    /// `--runtime-config-file`: where SQLite labels other than `default` live.
+    pub runtime_config: Option<PathBuf>,
 }
 
 /// A loaded application, ready to serve.
@@ -77,7 +80,11 @@ impl Host {
         std::fs::create_dir_all(&opts.state_dir)
             .with_context(|| format!("creating state dir {}", opts.state_dir.display()))?;
 
-        let stores = Arc::new(open_stores(&app, &opts.state_dir)?);
+        let runtime_config = match &opts.runtime_config {
+            Some(path) => RuntimeConfig::load(path)?,
+            None => RuntimeConfig::default(),
+        };
+        let stores = Arc::new(open_stores(&app, &opts.state_dir, &runtime_config)?);
         if let Some(default) = stores.sqlite.get("default") {
             for arg in &opts.sqlite {
                 run_sqlite_arg(default, arg, opts.manifest.parent())?;
@@ -392,9 +399,10 @@ fn compile(engine: &Engine, source: &Path) -> anyhow::Result<Component> {
 }
 
 /// The databases, opened once. Spin's file names: `sqlite_key_value.db` for KV and
-/// `sqlite_db.db` for the `default` SQLite database; another declared SQLite label `L` is
-/// served from `L.db` (what a Spin runtime config pointing into `.spin/` would do).
-pub fn open_stores(app: &App, dir: &Path) -> anyhow::Result<Stores> {
+/// `sqlite_db.db` for the `default` SQLite database, both in the state directory; any other
+/// SQLite label a component declares must be defined by the runtime config (as with `spin up`,
+/// an app declaring an undefined label does not start), which may also move `default`.
+pub fn open_stores(app: &App, dir: &Path, runtime: &RuntimeConfig) -> anyhow::Result<Stores> {
     let mut sqlite = BTreeMap::new();
     for c in app.components.values() {
         for label in &c.key_value_stores {
@@ -406,14 +414,22 @@ pub fn open_stores(app: &App, dir: &Path) -> anyhow::Result<Stores> {
             }
         }
         for label in &c.sqlite_databases {
-            if !sqlite.contains_key(label) {
-                let file = if label == "default" {
-                    "sqlite_db.db".to_owned()
-                } else {
-                    format!("{label}.db")
-                };
-                sqlite.insert(label.clone(), Db::open(&dir.join(file))?);
+            if sqlite.contains_key(label) {
+                continue;
             }
+            let path = match runtime.sqlite_databases.get(label) {
+                Some(path) => path.clone(),
+                None if label == "default" => dir.join("sqlite_db.db"),
+                None => bail!(
+                    "component {:?}: sqlite_databases label {label:?} is not defined: add [sqlite_database.{label}] to the runtime config (--runtime-config-file)",
+                    c.id
+                ),
+            };
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            sqlite.insert(label.clone(), Db::open(&path)?);
         }
     }
     Ok(Stores {

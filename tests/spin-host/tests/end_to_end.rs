@@ -7,7 +7,14 @@ mod common;
 
 use common::{repo_root, request, start, temp_dir};
 
-const COMPONENTS: [&str; 3] = ["edgeid_discovery", "edgeid_token", "edgeid_admin"];
+const COMPONENTS: [&str; 6] = [
+    "edgeid_discovery",
+    "edgeid_authorize",
+    "edgeid_token",
+    "edgeid_userinfo",
+    "edgeid_login",
+    "edgeid_admin",
+];
 
 #[test]
 fn serves_the_edgeid_components() -> anyhow::Result<()> {
@@ -31,13 +38,25 @@ fn serves_the_edgeid_components() -> anyhow::Result<()> {
         .filter(|p| p.extension().is_some_and(|x| x == "sql"))
         .collect();
     migrations.sort();
-    let args: Vec<String> = migrations
+    let mut args: Vec<String> = migrations
         .iter()
         .flat_map(|m| ["--sqlite".to_owned(), format!("@{}", m.display())])
         .collect();
+    // login and admin declare `credentials`: the host starts only with a runtime config for it.
+    let state_dir = temp_dir("e2e")?;
+    let credentials_db = state_dir.join("credentials.db");
+    let runtime_config = state_dir.join("runtime-config.toml");
+    std::fs::write(
+        &runtime_config,
+        format!("[sqlite_database.credentials]\ntype = \"spin\"\npath = {credentials_db:?}\n"),
+    )?;
+    args.extend([
+        "--runtime-config-file".to_owned(),
+        runtime_config.display().to_string(),
+    ]);
     let host = start(
         &root.join("spin.toml"),
-        temp_dir("e2e")?,
+        state_dir,
         &args,
         &[
             ("SPIN_VARIABLE_ISSUER", "http://{addr}".to_owned()),
@@ -59,7 +78,33 @@ fn serves_the_edgeid_components() -> anyhow::Result<()> {
     assert_eq!(doc["issuer"], format!("http://{addr}"));
     assert_eq!(doc["token_endpoint"], format!("http://{addr}/oauth2/token"));
 
-    assert_eq!(request(&addr, "GET", "/no/such/route", &[])?.status, 404);
+    let unrouted = request(&addr, "GET", "/no/such/route", &[])?;
+    assert_eq!(
+        (unrouted.status, unrouted.text().as_str()),
+        (404, "Not Found\n")
+    );
+
+    // Each function's paths reach a component (whatever the core answers there), never the
+    // host's own 404 for an unrouted path.
+    for path in [
+        "/oauth2/auth",
+        "/oauth2/revoke",
+        "/oauth2/introspect",
+        "/userinfo",
+        "/login",
+        "/consent",
+        "/logout",
+        "/oauth2/sessions/logout",
+        "/assets/x",
+    ] {
+        let r = request(&addr, "GET", path, &[])?;
+        assert!(
+            r.text() != unrouted.text(),
+            "{path}: {} {}",
+            r.status,
+            r.text()
+        );
+    }
 
     // admin_token reached the admin component (and only the core decides on it).
     let r = request(
@@ -79,5 +124,6 @@ fn serves_the_edgeid_components() -> anyhow::Result<()> {
 
     assert!(host.state_dir.join("sqlite_db.db").is_file());
     assert!(host.state_dir.join("sqlite_key_value.db").is_file());
+    assert!(credentials_db.is_file());
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use edgeid_spin_host::host::{Grants, key_value, sqlite, variables};
 use edgeid_spin_host::manifest::App;
+use edgeid_spin_host::runtime_config::RuntimeConfig;
 use edgeid_spin_host::server::open_stores;
 use edgeid_spin_host::variables::resolve_component;
 
@@ -38,6 +39,13 @@ key_value_stores = ["default"]
 [component.admin.variables]
 admin_token = "{{ admin_token }}"
 ttl = "{{ ttl }}"
+
+[[trigger.http]]
+route = "/oauth2/token"
+component = "token"
+[component.token]
+source = "t.wasm"
+sqlite_databases = ["default"]
 "#;
 
 fn app() -> anyhow::Result<App> {
@@ -62,6 +70,15 @@ fn grants(app: &App, id: &str, env: &impl Fn(&str) -> Option<String>) -> anyhow:
     })
 }
 
+/// The runtime config that defines `credentials`, in `dir` (as infra/spin/runtime-config.toml
+/// does for `.spin/`).
+fn runtime_config(dir: &Path) -> anyhow::Result<RuntimeConfig> {
+    RuntimeConfig::parse(
+        "[sqlite_database.credentials]\ntype = \"spin\"\npath = \"creds/credentials.db\"\n",
+        dir,
+    )
+}
+
 fn temp_dir(name: &str) -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("edgeid-spin-host-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -74,8 +91,9 @@ fn undeclared_stores_are_access_denied() -> anyhow::Result<()> {
     let env = env(&[("SPIN_VARIABLE_ADMIN_TOKEN", "t")]);
     let public = grants(&app, "public", &env)?;
     let admin = grants(&app, "admin", &env)?;
+    let token = grants(&app, "token", &env)?;
     let dir = temp_dir("grants")?;
-    let stores = open_stores(&app, &dir)?;
+    let stores = open_stores(&app, &dir, &runtime_config(&dir)?)?;
 
     assert!(public.key_value("default").is_ok());
     assert!(matches!(
@@ -99,13 +117,51 @@ fn undeclared_stores_are_access_denied() -> anyhow::Result<()> {
     let credentials = admin
         .sqlite("credentials", &stores)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    assert!(credentials.path().ends_with("credentials.db"));
+    assert_eq!(credentials.path(), dir.join("creds/credentials.db"));
+    // The credentials database exists, yet a component that declared only `default` is
+    // denied it: least privilege holds per component, not per database.
+    assert!(token.sqlite("default", &stores).is_ok());
+    assert!(matches!(
+        token.sqlite("credentials", &stores),
+        Err(sqlite::Error::AccessDenied)
+    ));
     assert!(matches!(
         admin.sqlite("other", &stores),
         Err(sqlite::Error::AccessDenied)
     ));
     assert!(dir.join("sqlite_key_value.db").is_file());
 
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[test]
+fn sqlite_label_without_runtime_config_fails_at_start() -> anyhow::Result<()> {
+    let app = app()?;
+    let dir = temp_dir("nolabel")?;
+    let opened = open_stores(&app, &dir, &RuntimeConfig::default());
+    std::fs::remove_dir_all(&dir)?;
+    let err = opened.err().map(|e| e.to_string());
+    assert!(
+        err.as_deref().is_some_and(|e| e.contains("credentials")),
+        "Spin refuses a SQLite label no runtime config defines: {err:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn runtime_config_may_move_default() -> anyhow::Result<()> {
+    let app = app()?;
+    let dir = temp_dir("movedefault")?;
+    let config = RuntimeConfig::parse(
+        "[sqlite_database.default]\ntype = \"spin\"\npath = \"main.db\"\n\
+         [sqlite_database.credentials]\ntype = \"spin\"\npath = \"c.db\"\n",
+        &dir,
+    )?;
+    let stores = open_stores(&app, &dir, &config)?;
+    assert_eq!(stores.sqlite["default"].path(), dir.join("main.db"));
+    assert!(!dir.join("sqlite_db.db").exists());
+    drop(stores);
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
@@ -119,7 +175,7 @@ fn undeclared_kv_label_fails_at_start() -> anyhow::Result<()> {
     );
     let app = App::parse(&text, Path::new("."))?;
     let dir = temp_dir("kvlabel")?;
-    let opened = open_stores(&app, &dir);
+    let opened = open_stores(&app, &dir, &runtime_config(&dir)?);
     std::fs::remove_dir_all(&dir)?;
     assert!(
         opened.is_err(),

@@ -43,6 +43,9 @@ component = "probe"
 [[trigger.http]]
 route = "/bare/..."
 component = "bare"
+[[trigger.http]]
+route = "/vault/..."
+component = "vault"
 
 [component.probe]
 source = {wasm:?}
@@ -54,6 +57,10 @@ secret = "{{{{ secret }}}}"
 
 [component.bare]
 source = {wasm:?}
+
+[component.vault]
+source = {wasm:?}
+sqlite_databases = ["default", "credentials"]
 "#
     )
 }
@@ -71,10 +78,20 @@ fn guest_sees_spin_semantics() -> anyhow::Result<()> {
     let dir = temp_dir("probe")?;
     let manifest_path = dir.join("spin.toml");
     std::fs::write(&manifest_path, manifest(&wasm))?;
+    // `credentials` exists only through the runtime config, in a file of its choosing.
+    let credentials_db = dir.join("elsewhere").join("credentials.db");
+    let runtime_config = dir.join("runtime-config.toml");
+    std::fs::write(
+        &runtime_config,
+        format!("[sqlite_database.credentials]\ntype = \"spin\"\npath = {credentials_db:?}\n"),
+    )?;
     let host = start(
         &manifest_path,
         dir.join("state"),
-        &[],
+        &[
+            "--runtime-config-file".to_owned(),
+            runtime_config.display().to_string(),
+        ],
         &[
             ("SPIN_VARIABLE_SECRET", "s3cret".to_owned()),
             ("SPIN_VARIABLE_GREETING", "hi".to_owned()),
@@ -96,10 +113,17 @@ fn guest_sees_spin_semantics() -> anyhow::Result<()> {
         get("/probe/sqlite/default")?,
         (200, "ok Some(42)".to_owned())
     );
+    // `credentials` exists (vault declares it) but probe did not declare it.
     assert_eq!(
         get("/probe/sqlite/credentials")?,
         (200, "Error::AccessDenied".to_owned())
     );
+    assert_eq!(
+        get("/vault/sqlite/credentials")?,
+        (200, "ok Some(42)".to_owned())
+    );
+    assert!(credentials_db.is_file(), "{}", credentials_db.display());
+    assert!(!host.state_dir.join("credentials.db").exists());
     assert_eq!(
         get("/bare/kv/default")?,
         (200, "Error::AccessDenied".to_owned())

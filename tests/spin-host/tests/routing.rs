@@ -96,10 +96,64 @@ fn repository_manifest_routes_the_url_map() -> anyhow::Result<()> {
         Some("discovery")
     );
     assert_eq!(component(r, "/.well-known/jwks.json"), Some("discovery"));
+    assert_eq!(component(r, "/oauth2/auth"), Some("authorize"));
     assert_eq!(component(r, "/oauth2/token"), Some("token"));
+    assert_eq!(component(r, "/oauth2/revoke"), Some("token"));
+    assert_eq!(component(r, "/oauth2/introspect"), Some("token"));
+    assert_eq!(component(r, "/userinfo"), Some("userinfo"));
+    for path in [
+        "/login",
+        "/consent",
+        "/logout",
+        "/oauth2/sessions/logout",
+        "/assets/edgeid.css",
+    ] {
+        assert_eq!(component(r, path), Some("login"), "{path}");
+    }
     assert_eq!(component(r, "/admin"), Some("admin"));
     assert_eq!(component(r, "/admin/clients/abc"), Some("admin"));
     assert_eq!(component(r, "/.well-known/other"), None);
-    assert_eq!(component(r, "/userinfo"), None);
+    assert_eq!(component(r, "/oauth2/other"), None);
+    assert_eq!(component(r, "/userinfo/x"), None);
+    assert_eq!(component(r, "/loginx"), None);
+    Ok(())
+}
+
+/// Least privilege in the repository's manifest: only login and admin may open the credentials
+/// database (password hashes); every function has the main database and the KV cache.
+#[test]
+fn repository_manifest_grants_credentials_only_to_login_and_admin() -> anyhow::Result<()> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml");
+    let app = App::load(&manifest)?;
+    let ids: Vec<&str> = app.components.keys().map(String::as_str).collect();
+    assert_eq!(
+        ids,
+        [
+            "admin",
+            "authorize",
+            "discovery",
+            "login",
+            "token",
+            "userinfo"
+        ]
+    );
+    for (id, c) in &app.components {
+        let expected: &[&str] = match id.as_str() {
+            "login" | "admin" => &["default", "credentials"],
+            _ => &["default"],
+        };
+        assert_eq!(c.sqlite_databases, expected, "{id}");
+        assert_eq!(c.key_value_stores, ["default"], "{id}");
+        assert_eq!(
+            c.variables.contains_key("admin_token"),
+            id == "admin",
+            "{id}: admin_token"
+        );
+        assert_eq!(
+            c.variables.contains_key("key_encryption_key"),
+            !matches!(id.as_str(), "discovery" | "userinfo"),
+            "{id}: key_encryption_key"
+        );
+    }
     Ok(())
 }
