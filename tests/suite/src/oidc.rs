@@ -1058,3 +1058,84 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// OIDC Core Appendix A.3 and A.4: the spec's own at_hash and c_hash examples.
+    #[test]
+    fn half_hash_matches_the_spec_examples() {
+        assert_eq!(
+            half_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        assert_eq!(
+            half_hash("Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk"),
+            "LDktKdoQak3Pk0cnXxCltA"
+        );
+    }
+
+    /// RFC 7636 Appendix B.
+    #[test]
+    fn s256_challenge_matches_rfc7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert_eq!(
+            b64url(&sha2::Sha256::digest(verifier.as_bytes())),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        let p = Pkce::s256();
+        assert_eq!(p.verifier.len(), 43);
+        assert_eq!(
+            p.challenge,
+            b64url(&sha2::Sha256::digest(p.verifier.as_bytes()))
+        );
+    }
+
+    #[test]
+    fn forms_are_read_with_their_fields() {
+        let html = r#"<html><body>
+            <FORM Method="POST" action='/login'>
+              <input type="hidden" name="request" value="a&amp;b&#x3D;c">
+              <input name=identifier value="ada@example.test" autofocus>
+              <input type="password" name="password">
+              <button type="submit" name="decision" value="allow">Allow</button>
+            </FORM>
+            <form method="post" action="https://rp.example.test/cb"><input type="hidden" name="code" value="xyz"/></form>
+        "#;
+        let all = forms(html);
+        assert_eq!(all.len(), 2);
+        let f = &all[0];
+        assert_eq!(f.method, "post");
+        assert_eq!(f.action, "/login");
+        assert_eq!(f.value("request"), Some("a&b=c"));
+        assert_eq!(f.value("identifier"), Some("ada@example.test"));
+        assert_eq!(f.value("password"), Some(""));
+        assert_eq!(f.value("decision"), Some("allow"));
+        assert_eq!(f.hidden().len(), 1);
+        assert_eq!(all[1].value("code"), Some("xyz"));
+        assert!(!all[0].has_field("code"), "fields stay inside their form");
+    }
+
+    #[test]
+    fn cookies_are_stored_replaced_and_expired() {
+        let b = Browser::new();
+        b.store_cookie("edgeid_flow=abc; Path=/; HttpOnly; SameSite=Lax");
+        b.store_cookie("edgeid_session=s1; Path=/; HttpOnly");
+        assert_eq!(b.cookie("edgeid_flow").as_deref(), Some("abc"));
+        b.store_cookie("edgeid_session=s2; Path=/");
+        assert_eq!(b.cookie("edgeid_session").as_deref(), Some("s2"));
+        b.store_cookie("edgeid_session=; Path=/; Max-Age=0");
+        assert_eq!(b.cookie("edgeid_session"), None);
+        b.store_cookie("edgeid_flow=gone; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(b.cookie("edgeid_flow"), None);
+    }
+
+    #[test]
+    fn params_parse_percent_and_plus() {
+        let p = parse_params("code=a%2Bb&state=x+y&iss=http%3A%2F%2Fh");
+        assert_eq!(p["code"], "a+b");
+        assert_eq!(p["state"], "x y");
+        assert_eq!(p["iss"], "http://h");
+    }
+}

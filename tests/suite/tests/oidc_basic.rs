@@ -919,3 +919,21 @@ fn code_of_another_client_is_invalid_grant() {
     assert_eq!(resp.status, 400, "{}", resp.text());
     assert_eq!(oauth_error(&resp), "invalid_grant");
 }
+
+/// PKCE downgrade the other way (OAuth 2.0 Security BCP §4.8.2): a code issued without a
+/// code_challenge is refused when a code_verifier is presented.
+#[test]
+fn code_verifier_without_a_challenge_is_invalid_grant() {
+    let (client, user, browser) = setup(json!({}));
+    let req = client.auth_request();
+    let cb = login_flow(&browser, &req, &user).callback;
+    if cb.param("error").is_some() {
+        // A provider that requires PKCE from every client refuses earlier, which is fine.
+        assert_eq!(cb.error(), "invalid_request");
+        return;
+    }
+    let code = cb.code(&req);
+    let resp = client.exchange(&code, Some(&Pkce::s256().verifier));
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert_eq!(oauth_error(&resp), "invalid_grant");
+}
