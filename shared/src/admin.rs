@@ -1,4 +1,5 @@
-//! The admin API (`/admin/...`): bearer-authenticated JSON for clients and signing keys.
+//! The admin API (`/admin/...`): bearer-authenticated JSON for clients, users and signing
+//! keys.
 
 use http::{HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
@@ -8,6 +9,7 @@ use crate::config::{Settings, var};
 use crate::crypto::{digest_eq, sha256_hex};
 use crate::jose::Alg;
 use crate::ports::PortError;
+use crate::user::{self, UserInput};
 use crate::{OAuthError, Ports, Request, Response, keys, web};
 
 /// An admin API failure, rendered by [`AdminError::into_response`] (the admin API's one
@@ -163,7 +165,13 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
     // Unknown paths are 404 whether or not the caller is authenticated.
     let known = matches!(
         segments.as_slice(),
-        ["clients"] | ["clients", _] | ["keys"] | ["keys", "rotate"]
+        ["clients"]
+            | ["clients", _]
+            | ["keys"]
+            | ["keys", "rotate"]
+            | ["users"]
+            | ["users", _]
+            | ["users", _, "password"]
     );
     if !known {
         return Err(AdminError::NotFound);
@@ -197,6 +205,21 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
             }
         }
         (["clients", _], _) => Err(AdminError::MethodNotAllowed("GET, PUT, DELETE")),
+        (["users"], &Method::GET) => list_users(ports, req).await,
+        (["users"], &Method::POST) => create_user(ports, json_body(req)?).await,
+        (["users"], _) => Err(AdminError::MethodNotAllowed("GET, POST")),
+        (["users", id], &Method::GET) => {
+            let u = user::load(ports.sql(), &percent_decode(id)?)
+                .await?
+                .ok_or(AdminError::NotFound)?;
+            Ok(web::json(StatusCode::OK, &u))
+        }
+        (["users", id], &Method::DELETE) => delete_user(ports, &percent_decode(id)?).await,
+        (["users", _], _) => Err(AdminError::MethodNotAllowed("GET, DELETE")),
+        (["users", id, "password"], &Method::PUT) => {
+            set_password(ports, &percent_decode(id)?, json_body(req)?).await
+        }
+        (["users", _, "password"], _) => Err(AdminError::MethodNotAllowed("PUT")),
         (["keys"], &Method::GET) => list_keys(ports).await,
         (["keys"], _) => Err(AdminError::MethodNotAllowed("GET")),
         (["keys", "rotate"], &Method::POST) => rotate_keys(ports, req).await,
@@ -315,4 +338,98 @@ async fn rotate_keys<P: Ports>(ports: &P, req: &Request) -> Result<Response, Adm
         keys::rotate(ports, &settings, ports.now(), alg).await?;
     }
     list_keys(ports).await
+}
+
+fn no_content() -> Response {
+    let mut resp = Response::new(Vec::new());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
+async fn list_users<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminError> {
+    let mut after = String::new();
+    let mut limit: i64 = 100;
+    for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "after" => after = v.into_owned(),
+            "limit" => {
+                limit = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=500).contains(n))
+                    .ok_or_else(|| AdminError::InvalidRequest("limit must be 1 to 500".into()))?;
+            }
+            _ => {}
+        }
+    }
+    let users = user::list(ports.sql(), &after, limit).await?;
+    let next = (users.len() as i64 == limit)
+        .then(|| users.last().map(|u| u.id.clone()))
+        .flatten();
+    Ok(web::json(
+        StatusCode::OK,
+        &serde_json::json!({"users": users, "next": next}),
+    ))
+}
+
+/// Creates a user; with `password`, its argon2id hash goes to the credentials database first,
+/// so a failure there leaves no user without the password the admin asked for.
+async fn create_user<P: Ports>(ports: &P, input: UserInput) -> Result<Response, AdminError> {
+    let now = ports.now();
+    let id = client::random_uuid(ports)?;
+    let (u, password) = input
+        .validate(id, now)
+        .map_err(|e| AdminError::InvalidRequest(e.0))?;
+    if user::find_by_identifier(ports.sql(), &u.email)
+        .await?
+        .is_some()
+        || user::find_by_identifier(ports.sql(), &u.username)
+            .await?
+            .is_some()
+    {
+        return Err(AdminError::Conflict(
+            "A user with this email or username already exists.".into(),
+        ));
+    }
+    if let Some(p) = &password {
+        let phc = user::hash_password(ports, p)?;
+        user::set_password(ports.credentials(), &u.id, &phc, now).await?;
+    }
+    if !user::insert(ports.sql(), &u).await? {
+        if password.is_some() {
+            user::delete_credentials(ports.credentials(), &u.id).await?;
+        }
+        return Err(AdminError::Conflict(
+            "A user with this email or username already exists.".into(),
+        ));
+    }
+    Ok(web::json(StatusCode::CREATED, &u))
+}
+
+async fn delete_user<P: Ports>(ports: &P, id: &str) -> Result<Response, AdminError> {
+    if !user::delete(ports.sql(), id, ports.now()).await? {
+        return Err(AdminError::NotFound);
+    }
+    user::delete_credentials(ports.credentials(), id).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordInput {
+    password: String,
+}
+
+async fn set_password<P: Ports>(
+    ports: &P,
+    id: &str,
+    input: PasswordInput,
+) -> Result<Response, AdminError> {
+    user::load(ports.sql(), id)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    user::check_password(&input.password).map_err(|e| AdminError::InvalidRequest(e.0))?;
+    let phc = user::hash_password(ports, &input.password)?;
+    user::set_password(ports.credentials(), id, &phc, ports.now()).await?;
+    Ok(no_content())
 }

@@ -19,10 +19,22 @@ pub mod var {
     pub const ACCESS_TOKEN_TTL: &str = "access_token_ttl";
     /// ID-token lifetime in seconds (default 3600).
     pub const ID_TOKEN_TTL: &str = "id_token_ttl";
+    /// Refresh-token lifetime in seconds (default 30 days); each rotation starts a new one.
+    pub const REFRESH_TOKEN_TTL: &str = "refresh_token_ttl";
+    /// Browser-session lifetime in seconds (default 7 days).
+    pub const SESSION_TTL: &str = "session_ttl";
+    /// The name shown on the login and consent pages (default "edgeid").
+    pub const INSTANCE_NAME: &str = "instance_name";
 }
 
 pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 900;
 pub const DEFAULT_ID_TOKEN_TTL: i64 = 3600;
+pub const DEFAULT_REFRESH_TOKEN_TTL: i64 = 30 * 86_400;
+pub const DEFAULT_SESSION_TTL: i64 = 7 * 86_400;
+/// RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED."
+pub const CODE_TTL: i64 = 600;
+/// How long a pending authorization request stays usable between authorize and login.
+pub const PENDING_REQUEST_TTL: i64 = 1800;
 
 /// A parsed issuer identifier: no trailing slash, so `{issuer}/oauth2/token` is well formed and
 /// `iss` matches the discovery document byte for byte (OIDC Discovery 1.0 §4.3).
@@ -61,6 +73,12 @@ impl Issuer {
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.0)
     }
+
+    /// Cookies carry `Secure` except on a plain-http loopback issuer (local development),
+    /// where a browser would drop them.
+    pub fn secure_cookies(&self) -> bool {
+        self.0.starts_with("https://")
+    }
 }
 
 /// What the flows need to know about the instance.
@@ -69,6 +87,9 @@ pub struct Settings {
     pub issuer: Issuer,
     pub access_token_ttl: i64,
     pub id_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub session_ttl: i64,
+    pub instance_name: String,
 }
 
 impl Settings {
@@ -81,6 +102,13 @@ impl Settings {
             issuer,
             access_token_ttl: seconds(config, var::ACCESS_TOKEN_TTL, DEFAULT_ACCESS_TOKEN_TTL)?,
             id_token_ttl: seconds(config, var::ID_TOKEN_TTL, DEFAULT_ID_TOKEN_TTL)?,
+            refresh_token_ttl: seconds(config, var::REFRESH_TOKEN_TTL, DEFAULT_REFRESH_TOKEN_TTL)?,
+            session_ttl: seconds(config, var::SESSION_TTL, DEFAULT_SESSION_TTL)?,
+            instance_name: config
+                .var(var::INSTANCE_NAME)
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "edgeid".to_owned()),
         })
     }
 

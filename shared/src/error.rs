@@ -40,6 +40,28 @@ pub enum ErrorCode {
     /// RFC 6750 §3.1: "The access token provided is expired, revoked, malformed, or invalid for
     /// other reasons."
     InvalidToken,
+    /// RFC 6750 §3.1: "The request requires higher privileges than provided by the access
+    /// token."
+    InsufficientScope,
+    /// RFC 6749 §4.1.2.1: "The resource owner or authorization server denied the request."
+    AccessDenied,
+    /// RFC 6749 §4.1.2.1: "The authorization server does not support obtaining an
+    /// authorization code using this method."
+    UnsupportedResponseType,
+    /// OIDC Core §3.1.2.6: "The Authorization Server requires End-User authentication."
+    LoginRequired,
+    /// OIDC Core §3.1.2.6: "The Authorization Server requires End-User consent."
+    ConsentRequired,
+    /// OIDC Core §3.1.2.6: "The End-User is REQUIRED to select a session at the
+    /// Authorization Server."
+    AccountSelectionRequired,
+    /// OIDC Core §3.1.2.6: "The Authorization Server requires End-User interaction of some
+    /// form to proceed."
+    InteractionRequired,
+    /// OIDC Core §3.1.2.6: "The OP does not support use of the request parameter."
+    RequestNotSupported,
+    /// OIDC Core §3.1.2.6: "The OP does not support use of the request_uri parameter."
+    RequestUriNotSupported,
 }
 
 impl ErrorCode {
@@ -54,6 +76,15 @@ impl ErrorCode {
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::AccountSelectionRequired => "account_selection_required",
+            ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 
@@ -61,6 +92,7 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::InsufficientScope | ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,

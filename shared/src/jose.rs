@@ -269,6 +269,79 @@ pub async fn sign_jwt<P: Ports, C: Serialize>(
     Ok(jws)
 }
 
+/// A compact JWS whose signature verified against one of our published keys.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub alg: Alg,
+    pub kid: String,
+    pub typ: Option<String>,
+    pub claims: serde_json::Value,
+}
+
+/// Verifies a compact JWS (RFC 7515 §5.2) signed by one of edgeid's own keys, looked up by
+/// `kid` among `keys`. Only ES256 and RS256 are accepted: `alg: none` and every other value
+/// are refused (OIDC Core §3.1.3.7 step 6 for ID tokens). Claims are not checked here.
+pub fn verify(token: &str, keys: &[Jwk]) -> Result<Verified, String> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("not a compact JWS".into());
+    };
+    let header: serde_json::Value = serde_json::from_slice(&crate::crypto::b64url_decode(h)?)
+        .map_err(|e| format!("header: {e}"))?;
+    let alg = header["alg"]
+        .as_str()
+        .and_then(Alg::parse)
+        .ok_or("unsupported alg")?;
+    let kid = header["kid"].as_str().ok_or("no kid")?;
+    let jwk = keys.iter().find(|k| k.kid == kid).ok_or("unknown kid")?;
+    let signature = crate::crypto::b64url_decode(sig)?;
+    let input = &token[..h.len() + 1 + p.len()];
+    let field = |v: &Option<String>| -> Result<Vec<u8>, String> {
+        crate::crypto::b64url_decode(v.as_deref().ok_or("incomplete JWK")?)
+    };
+    match alg {
+        Alg::ES256 => {
+            use p256::ecdsa::signature::Verifier as _;
+            let (x, y) = (field(&jwk.x)?, field(&jwk.y)?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err("bad EC key".into());
+            }
+            // SEC 1 §2.3.3 uncompressed point: 0x04 || X || Y.
+            let mut sec1 = Vec::with_capacity(65);
+            sec1.push(0x04);
+            sec1.extend_from_slice(&x);
+            sec1.extend_from_slice(&y);
+            let key =
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| "bad EC key")?;
+            let sig =
+                p256::ecdsa::Signature::from_slice(&signature).map_err(|_| "bad signature")?;
+            key.verify(input.as_bytes(), &sig)
+                .map_err(|_| "signature does not verify")?;
+        }
+        Alg::RS256 => {
+            let n = rsa::BigUint::from_bytes_be(&field(&jwk.n)?);
+            let e = rsa::BigUint::from_bytes_be(&field(&jwk.e)?);
+            let key = rsa::RsaPublicKey::new(n, e).map_err(|_| "bad RSA key")?;
+            let rs = jwt_compact::alg::Rsa::rs256();
+            let sig = jwt_compact::alg::RsaSignature::try_from_slice(&signature)
+                .map_err(|_| "bad signature")?;
+            if !rs.verify_signature(&sig, &key, input.as_bytes()) {
+                return Err("signature does not verify".into());
+            }
+        }
+    }
+    let claims = serde_json::from_slice(&crate::crypto::b64url_decode(p)?)
+        .map_err(|e| format!("claims: {e}"))?;
+    Ok(Verified {
+        alg,
+        kid: kid.to_owned(),
+        typ: header["typ"].as_str().map(str::to_owned),
+        claims,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,9 @@
 //! response back. Each flow parses (pure), decides (pure, given loaded records and `now`),
 //! commits through the ports, and renders (pure).
 
+pub mod access;
 pub mod admin;
+pub mod audit;
 pub mod authorize;
 pub mod cache;
 pub mod client;
@@ -13,12 +15,17 @@ pub mod config;
 pub mod crypto;
 pub mod discovery;
 pub mod error;
+pub mod grant;
+pub mod html;
+pub mod issue;
 pub mod jose;
 pub mod keys;
 pub mod login;
 pub mod ports;
 pub mod schema;
+pub mod session;
 pub mod token;
+pub mod user;
 pub mod userinfo;
 pub mod web;
 

@@ -42,7 +42,7 @@ impl FixedClock {
 }
 
 #[cfg(feature = "native")]
-pub use memory::MemoryHost;
+pub use memory::{ADMIN_TOKEN, ISSUER, MemoryHost};
 
 #[cfg(feature = "native")]
 mod memory {

@@ -112,6 +112,66 @@ impl Form {
     }
 }
 
+impl Form {
+    /// The parameters of a query string, with the same rules as a form body.
+    pub fn from_query(query: Option<&str>) -> Result<Form, OAuthError> {
+        Self::parse_bytes(query.unwrap_or("").as_bytes())
+    }
+
+    /// Parameters for a GET (query) or POST (form body) request: OIDC Core §3.1.2.1 lets
+    /// the authorization request use either.
+    pub fn from_request(req: &Request) -> Result<Form, OAuthError> {
+        if req.method() == Method::POST {
+            Self::parse(req)
+        } else {
+            Self::from_query(req.uri().query())
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers (RFC 6265 §5.4).
+pub fn cookie<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+/// A `Set-Cookie` value: host-only (no `Domain`), `Path=/`, `HttpOnly`, `SameSite=Lax`,
+/// `Secure` unless the issuer is plain-http loopback. `max_age` 0 deletes the cookie.
+pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> HeaderValue {
+    let mut v = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if let Some(age) = max_age {
+        v.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        v.push_str("; Secure");
+    }
+    // Names and values are ours (base64url tokens): always a valid header value.
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `303 See Other` to `location` (RFC 9110 §15.4.4): the browser follows with a GET, also
+/// after a POSTed form.
+pub fn see_other(location: &str) -> Response {
+    let mut resp = Response::new(Vec::new());
+    *resp.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
 /// A short, printable rendering of client input for error descriptions (RFC 6749 §5.2 limits
 /// `error_description` to %x20-21 / %x23-5B / %x5D-7E).
 pub fn printable(s: &str) -> String {

@@ -331,6 +331,7 @@ mod tests {
     fn ports() -> NativePorts {
         NativePorts {
             sql: NativeSql::in_memory().unwrap(),
+            credentials: NativeSql::in_memory().unwrap(),
             kv: NativeKv::in_memory().unwrap(),
             config: NativeConfig::default(),
             signers: RefCell::default(),

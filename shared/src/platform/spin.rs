@@ -122,9 +122,7 @@ impl SpinSql {
         self.conn
             .get_or_init(|| sqlite::Connection::open(self.label).map_err(|e| format!("{e:?}")))
             .as_ref()
-            .map_err(|e| {
-                PortError::other(format!("opening SQLite database '{}': {e}", self.label))
-            })
+            .map_err(|e| PortError::other(format!("opening SQLite database '{}': {e}", self.label)))
     }
 
     fn run(conn: &sqlite::Connection, stmt: &Statement) -> Result<Vec<Row>, PortError> {

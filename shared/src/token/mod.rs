@@ -1,7 +1,12 @@
-//! The token endpoint (RFC 6749 §3.2): `POST /oauth2/token`.
-//!
-//! This release implements the client credentials grant (RFC 6749 §4.4); the access token is
-//! a JWT per RFC 9068.
+//! The token function: the token endpoint (RFC 6749 §3.2, `POST /oauth2/token`) with the
+//! authorization code (§4.1.3), refresh token (§6) and client credentials (§4.4) grants,
+//! revocation (RFC 7009, `/oauth2/revoke`) and introspection (RFC 7662,
+//! `/oauth2/introspect`). Access tokens are JWTs per RFC 9068.
+
+mod authorization_code;
+mod introspection;
+mod refresh;
+mod revocation;
 
 use http::{Method, StatusCode, header};
 use serde::Serialize;
@@ -17,6 +22,17 @@ use crate::{Ports, Request, Response, keys};
 /// A token request, parsed once: each grant's parameters exist only on its variant.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TokenRequest {
+    /// RFC 6749 §4.1.3, RFC 7636 §4.5.
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
+    /// RFC 6749 §6.
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<String>,
+    },
     /// RFC 6749 §4.4.2.
     ClientCredentials {
         scope: Option<String>,
@@ -32,7 +48,21 @@ impl TokenRequest {
         let grant_type = form
             .take("grant_type")
             .ok_or_else(|| OAuthError::invalid_request("The grant_type parameter is missing."))?;
+        let required = |form: &mut Form, name: &str| {
+            form.take(name).ok_or_else(|| {
+                OAuthError::invalid_request(format!("The {name} parameter is missing."))
+            })
+        };
         match grant_type.as_str() {
+            "authorization_code" => Ok(TokenRequest::AuthorizationCode {
+                code: required(form, "code")?,
+                redirect_uri: form.take("redirect_uri"),
+                code_verifier: form.take("code_verifier"),
+            }),
+            "refresh_token" => Ok(TokenRequest::RefreshToken {
+                refresh_token: required(form, "refresh_token")?,
+                scope: form.take("scope"),
+            }),
             "client_credentials" => Ok(TokenRequest::ClientCredentials {
                 scope: form.take("scope"),
                 audience: form.take("audience"),
@@ -49,6 +79,8 @@ impl TokenRequest {
 
     fn grant_type(&self) -> GrantType {
         match self {
+            TokenRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            TokenRequest::RefreshToken { .. } => GrantType::RefreshToken,
             TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
         }
     }
@@ -62,6 +94,10 @@ pub struct TokenResponse {
     pub expires_in: i64,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// RFC 9068 §2.2 access-token claims.
@@ -76,14 +112,27 @@ pub struct AccessTokenClaims<'a> {
     pub client_id: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     pub scope: &'a str,
+    /// The grant this token descends from: revoking the grant revokes the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<&'a str>,
 }
 
 pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
-    if req.uri().path() != "/oauth2/token" {
+    let path = req.uri().path().to_owned();
+    if !matches!(
+        path.as_str(),
+        "/oauth2/token" | "/oauth2/revoke" | "/oauth2/introspect"
+    ) {
         return web::not_found();
     }
     if let Some(resp) = web::wrong_method(&req, &[Method::POST], "POST") {
         return resp;
+    }
+    if path == "/oauth2/revoke" {
+        return revocation::handle(ports, &req).await;
+    }
+    if path == "/oauth2/introspect" {
+        return introspection::handle(ports, &req).await;
     }
     match token(ports, &req).await {
         Ok(body) => {
@@ -101,7 +150,12 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
     }
 }
 
-async fn token<P: Ports>(ports: &P, req: &Request) -> Result<TokenResponse, OAuthError> {
+/// Parses the form and authenticates the client (RFC 6749 §2.3, §3.2.1): shared by the
+/// token, revocation and introspection endpoints.
+pub(crate) async fn authenticated_form<P: Ports>(
+    ports: &P,
+    req: &Request,
+) -> Result<(Form, Client), OAuthError> {
     let mut form = Form::parse(req)?;
     let authorization = req
         .headers()
@@ -112,10 +166,15 @@ async fn token<P: Ports>(ports: &P, req: &Request) -> Result<TokenResponse, OAut
         })
         .transpose()?;
     let presented = client::presented(authorization, &mut form)?;
+    let client = client::authenticate(ports, &presented).await?;
+    Ok((form, client))
+}
+
+async fn token<P: Ports>(ports: &P, req: &Request) -> Result<TokenResponse, OAuthError> {
+    let (mut form, client) = authenticated_form(ports, req).await?;
     let request = TokenRequest::parse(&mut form)?;
     let settings = Settings::load(ports)?;
     let now = ports.now();
-    let client = client::authenticate(ports, &presented).await?;
     if !client.grant_types.contains(&request.grant_type()) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
@@ -126,9 +185,48 @@ async fn token<P: Ports>(ports: &P, req: &Request) -> Result<TokenResponse, OAut
         ));
     }
     match request {
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            authorization_code::exchange(
+                ports,
+                &settings,
+                now,
+                &client,
+                &code,
+                redirect_uri.as_deref(),
+                code_verifier.as_deref(),
+            )
+            .await
+        }
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } => {
+            refresh::exchange(
+                ports,
+                &settings,
+                now,
+                &client,
+                &refresh_token,
+                scope.as_deref(),
+            )
+            .await
+        }
         TokenRequest::ClientCredentials { scope, audience } => {
             let grant = decide_client_credentials(&client, scope.as_deref(), audience.as_deref())?;
-            issue_access_token(ports, &settings, now, &client, &client.client_id, grant).await
+            issue_access_token(
+                ports,
+                &settings,
+                now,
+                &client,
+                &client.client_id,
+                grant,
+                None,
+            )
+            .await
         }
     }
 }
@@ -203,6 +301,7 @@ pub async fn issue_access_token<P: Ports>(
     client: &Client,
     sub: &str,
     grant: Grant,
+    gid: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let key = keys::current(ports, Alg::ES256).await?;
     let scope = grant.scope.join(" ");
@@ -215,6 +314,7 @@ pub async fn issue_access_token<P: Ports>(
         jti: crate::crypto::random_token(ports, 18)?,
         client_id: &client.client_id,
         scope: &scope,
+        gid,
     };
     let access_token = jose::sign_jwt(ports, &key, "at+jwt", &claims).await?;
     Ok(TokenResponse {
@@ -222,5 +322,7 @@ pub async fn issue_access_token<P: Ports>(
         token_type: "Bearer",
         expires_in: settings.access_token_ttl,
         scope,
+        refresh_token: None,
+        id_token: None,
     })
 }

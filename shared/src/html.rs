@@ -1,0 +1,159 @@
+//! Server-rendered pages: escaping, the one layout, the stylesheet, and the headers every page
+//! carries (a strict CSP without inline script, `frame-ancestors 'none'`, no referrer).
+//!
+//! Pages are small `format!` renderers over escaped values rather than a template engine: a
+//! handful of pages did not justify a proc-macro dependency in every wasm build. Every value
+//! from a request or a record passes through [`escape`].
+
+use http::{HeaderValue, StatusCode, header};
+
+use crate::Response;
+
+/// HTML-escapes text for element content and double-quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The stylesheet, served by the login function at [`STYLESHEET_PATH`].
+pub const STYLESHEET_PATH: &str = "/assets/edgeid.css";
+/// The script that submits a `form_post` response page (a button does it without JS).
+pub const FORM_POST_SCRIPT_PATH: &str = "/assets/form_post.js";
+
+pub const STYLESHEET: &str = r#":root{--accent:#3b5bdb;--fg:#1f2328;--muted:#59636e;--bg:#f6f8fa;--card:#fff;--err:#b3261e}
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+main{max-width:26rem;margin:8vh auto;padding:2rem;background:var(--card);border-radius:12px;box-shadow:0 1px 3px rgba(0,0,0,.12)}
+h1{font-size:1.4rem;margin:0 0 1rem}
+p.muted{color:var(--muted)}
+label{display:block;margin:1rem 0 .25rem;font-weight:600}
+input[type=text],input[type=email],input[type=password]{width:100%;padding:.6rem;border:1px solid #8c959f;border-radius:6px;font:inherit}
+input:focus,button:focus{outline:3px solid var(--accent);outline-offset:2px}
+button{margin-top:1.25rem;padding:.6rem 1.2rem;border:0;border-radius:6px;background:var(--accent);color:#fff;font:inherit;cursor:pointer}
+button.secondary{background:#e6e8eb;color:var(--fg)}
+.error{color:var(--err);font-weight:600}
+ul.scopes{padding-left:1.2rem}
+@media (max-width:30rem){main{margin:0;border-radius:0;min-height:100vh}}
+"#;
+
+pub const FORM_POST_SCRIPT: &str =
+    "document.addEventListener('DOMContentLoaded',function(){document.forms[0].submit();});\n";
+
+/// A complete page in the one layout.
+pub fn page(instance: &str, title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{title} · {instance}</title>\
+         <link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\"></head>\
+         <body><main>{body}</main></body></html>\n",
+        title = escape(title),
+        instance = escape(instance),
+    )
+}
+
+/// An HTML response with the security headers every page carries.
+pub fn response(status: StatusCode, html: String) -> Response {
+    response_with_form_action(status, html, None)
+}
+
+/// Like [`response`], with `form-action` widened to one more origin (the `form_post`
+/// response page posts to the client).
+pub fn response_with_form_action(
+    status: StatusCode,
+    html: String,
+    extra_form_action: Option<&str>,
+) -> Response {
+    let mut resp = Response::new(html.into_bytes());
+    *resp.status_mut() = status;
+    let form_action = match extra_form_action {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https:; \
+         form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The error page shown where redirecting to the client would be unsafe (RFC 6749 §4.1.2.1:
+/// an invalid `redirect_uri` or `client_id` MUST NOT redirect).
+pub fn error_page(instance: &str, status: StatusCode, code: &str, description: &str) -> Response {
+    let body = format!(
+        "<h1>Sign-in request refused</h1>\
+         <p class=\"error\" id=\"error\">{code}</p><p>{description}</p>\
+         <p class=\"muted\">Return to the application and try again. If this keeps happening, \
+         tell the application's administrator.</p>",
+        code = escape(code),
+        description = escape(description),
+    );
+    response(status, page(instance, "Error", &body))
+}
+
+/// A static asset response (long-cached: the paths never change meaning within a release).
+pub fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut resp = Response::new(body.as_bytes().to_vec());
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_neutralizes_markup_and_attribute_breakouts() {
+        assert_eq!(
+            escape(r#"<script>"x"&'y'</script>"#),
+            "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn pages_carry_a_strict_csp() {
+        let resp = response(StatusCode::OK, page("i", "t", "b"));
+        let csp = resp.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert!(!csp.contains("unsafe-inline"));
+    }
+}

@@ -1,0 +1,136 @@
+//! The login function's pages. Every value is escaped; labels are tied to their fields and
+//! errors to the field they concern (`aria-describedby`).
+
+use http::StatusCode;
+
+use crate::Response;
+use crate::client::Client;
+use crate::config::Settings;
+use crate::html::{self, escape};
+use crate::user::User;
+
+fn client_label(client: &Client) -> String {
+    if client.client_name.is_empty() {
+        client.client_id.clone()
+    } else {
+        client.client_name.clone()
+    }
+}
+
+pub fn login(
+    settings: &Settings,
+    client: &Client,
+    sealed: &str,
+    identifier: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let error_html = error.map_or(String::new(), |e| {
+        format!(
+            "<p class=\"error\" id=\"login-error\" role=\"alert\">{}</p>",
+            escape(e)
+        )
+    });
+    let described = if error.is_some() {
+        " aria-describedby=\"login-error\" aria-invalid=\"true\""
+    } else {
+        ""
+    };
+    let autofocus_id = if identifier.is_empty() {
+        " autofocus"
+    } else {
+        ""
+    };
+    let autofocus_pw = if identifier.is_empty() {
+        ""
+    } else {
+        " autofocus"
+    };
+    let body = format!(
+        "<h1>Sign in</h1>\
+         <p class=\"muted\">to continue to <strong>{client}</strong></p>{error_html}\
+         <form method=\"post\" action=\"/login\">\
+         <input type=\"hidden\" name=\"request\" value=\"{sealed}\">\
+         <label for=\"identifier\">Username or email</label>\
+         <input type=\"text\" id=\"identifier\" name=\"identifier\" value=\"{identifier}\" \
+         autocomplete=\"username\" required{described}{autofocus_id}>\
+         <label for=\"password\">Password</label>\
+         <input type=\"password\" id=\"password\" name=\"password\" \
+         autocomplete=\"current-password\" required{described}{autofocus_pw}>\
+         <button type=\"submit\">Sign in</button></form>",
+        client = escape(&client_label(client)),
+        sealed = escape(sealed),
+        identifier = escape(identifier),
+    );
+    html::response(
+        status,
+        html::page(&settings.instance_name, "Sign in", &body),
+    )
+}
+
+/// A human description of each scope (OIDC Core §5.4 for the standard ones).
+fn describe(scope: &str) -> String {
+    match scope {
+        "openid" => "Sign you in with your account".to_owned(),
+        "profile" => "See your name and username".to_owned(),
+        "email" => "See your email address".to_owned(),
+        "offline_access" | "offline" => "Stay connected when you are not using it".to_owned(),
+        other => format!("Access “{other}”"),
+    }
+}
+
+pub fn consent(
+    settings: &Settings,
+    client: &Client,
+    user: &User,
+    scope: &[String],
+    sealed: &str,
+) -> Response {
+    let items: String = scope
+        .iter()
+        .map(|s| format!("<li>{}</li>", escape(&describe(s))))
+        .collect();
+    let body = format!(
+        "<h1>Allow access?</h1>\
+         <p><strong>{client}</strong> asks to:</p><ul class=\"scopes\">{items}</ul>\
+         <p class=\"muted\">Signed in as {who}.</p>\
+         <form method=\"post\" action=\"/consent\">\
+         <input type=\"hidden\" name=\"request\" value=\"{sealed}\">\
+         <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\
+         </form>",
+        client = escape(&client_label(client)),
+        who = escape(&user.username),
+        sealed = escape(sealed),
+    );
+    html::response(
+        StatusCode::OK,
+        html::page(&settings.instance_name, "Allow access", &body),
+    )
+}
+
+pub fn signed_out(settings: &Settings) -> Response {
+    let body = "<h1>You are signed out</h1><p class=\"muted\">You can close this window.</p>";
+    html::response(
+        StatusCode::OK,
+        html::page(&settings.instance_name, "Signed out", body),
+    )
+}
+
+pub fn confirm_logout(settings: &Settings, sealed: &str) -> Response {
+    let body = format!(
+        "<h1>Sign out?</h1>\
+         <p>An application asked to sign you out of {instance}.</p>\
+         <form method=\"post\" action=\"/logout\">\
+         <input type=\"hidden\" name=\"request\" value=\"{sealed}\">\
+         <button type=\"submit\" name=\"decision\" value=\"logout\">Sign out</button> \
+         <button type=\"submit\" name=\"decision\" value=\"stay\" class=\"secondary\">Stay signed in</button>\
+         </form>",
+        instance = escape(&settings.instance_name),
+        sealed = escape(sealed),
+    );
+    html::response(
+        StatusCode::OK,
+        html::page(&settings.instance_name, "Sign out", &body),
+    )
+}

@@ -1,0 +1,121 @@
+//! Browser sessions at the provider (OIDC Core §3.1.2.3: the End-User stays authenticated
+//! between authorization requests) and the cookie that binds a pending request to a browser.
+//!
+//! The session cookie carries a random token; only its SHA-256 digest is stored, so a read of
+//! the database yields no usable cookie. `sid` is the public session id put in ID tokens.
+
+use crate::crypto::{random_token, sha256_hex};
+use crate::ports::{PortError, Ports, Sql, Statement, UnixTime};
+use crate::{Request, web};
+
+/// `HttpOnly`, `SameSite=Lax`, host-only; `Secure` except on plain-http loopback.
+pub const SESSION_COOKIE: &str = "edgeid_session";
+/// Binds the sealed pending authorization request to the browser that started it.
+pub const FLOW_COOKIE: &str = "edgeid_flow";
+
+/// Authentication methods (RFC 8176 §2) recorded per session.
+pub const AMR_PASSWORD: &str = "pwd";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_sha256: String,
+    pub sid: String,
+    pub user_id: String,
+    pub auth_time: UnixTime,
+    pub amr: Vec<String>,
+    pub expires_at: UnixTime,
+}
+
+/// The live session named by the request's cookie, if any: not ended, not expired, and its
+/// user still present and enabled.
+pub async fn current(
+    sql: &impl Sql,
+    req: &Request,
+    now: UnixTime,
+) -> Result<Option<Session>, PortError> {
+    let Some(token) = web::cookie(req, SESSION_COOKIE).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    load(sql, &sha256_hex(token.as_bytes()), now).await
+}
+
+async fn load(
+    sql: &impl Sql,
+    token_sha256: &str,
+    now: UnixTime,
+) -> Result<Option<Session>, PortError> {
+    const Q: &str = "SELECT s.sid, s.user_id, s.auth_time, s.amr, s.expires_at FROM sessions s \
+        JOIN users u ON u.id = s.user_id \
+        WHERE s.token_sha256 = ? AND s.ended_at IS NULL AND s.expires_at > ? AND u.disabled = 0";
+    let rows = sql
+        .query(Statement::new(Q, vec![token_sha256.into(), now.into()]))
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some(Session {
+        token_sha256: token_sha256.to_owned(),
+        sid: row.text(0)?.to_owned(),
+        user_id: row.text(1)?.to_owned(),
+        auth_time: row.int(2)?,
+        amr: serde_json::from_str(row.text(3)?).unwrap_or_default(),
+        expires_at: row.int(4)?,
+    }))
+}
+
+/// Starts a session for `user_id` authenticated now; returns the cookie token and the session.
+pub async fn create<P: Ports>(
+    ports: &P,
+    user_id: &str,
+    amr: &[&str],
+    now: UnixTime,
+    ttl: i64,
+) -> Result<(String, Session), PortError> {
+    let token = random_token(ports, 32)?;
+    let session = Session {
+        token_sha256: sha256_hex(token.as_bytes()),
+        sid: random_token(ports, 16)?,
+        user_id: user_id.to_owned(),
+        auth_time: now,
+        amr: amr.iter().map(|s| (*s).to_owned()).collect(),
+        expires_at: now + ttl,
+    };
+    let amr_json = serde_json::to_string(&session.amr).map_err(PortError::other)?;
+    ports
+        .sql()
+        .query(Statement::new(
+            "INSERT INTO sessions (token_sha256, sid, user_id, auth_time, amr, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                session.token_sha256.as_str().into(),
+                session.sid.as_str().into(),
+                user_id.into(),
+                now.into(),
+                amr_json.into(),
+                now.into(),
+                session.expires_at.into(),
+            ],
+        ))
+        .await?;
+    Ok((token, session))
+}
+
+/// Ends one session (logout). Idempotent.
+pub async fn end(sql: &impl Sql, token_sha256: &str, now: UnixTime) -> Result<(), PortError> {
+    sql.query(Statement::new(
+        "UPDATE sessions SET ended_at = ? WHERE token_sha256 = ? AND ended_at IS NULL",
+        vec![now.into(), token_sha256.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The `Set-Cookie` that installs a session.
+pub fn cookie(token: &str, ttl: i64, secure: bool) -> http::HeaderValue {
+    web::set_cookie(SESSION_COOKIE, token, Some(ttl), secure)
+}
+
+/// The `Set-Cookie` that removes the session cookie.
+pub fn clear_cookie(secure: bool) -> http::HeaderValue {
+    web::set_cookie(SESSION_COOKIE, "", Some(0), secure)
+}

@@ -1,0 +1,135 @@
+//! The authorization code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6,
+//! OIDC Core §3.1.3).
+
+use crate::client::{Client, GrantType};
+use crate::config::Settings;
+use crate::crypto::{b64url, digest_eq, sha256};
+use crate::error::{ErrorCode, OAuthError};
+use crate::grant::{self, Redeemed};
+use crate::issue::{self, IdTokenParts};
+use crate::ports::{Ports, Sql as _, UnixTime};
+use crate::token::TokenResponse;
+use crate::user;
+
+fn invalid_grant(description: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, description)
+}
+
+/// RFC 7636 §4.1: `code_verifier` = 43*128 unreserved characters.
+fn verifier_is_well_formed(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+pub async fn exchange<P: Ports>(
+    ports: &P,
+    settings: &Settings,
+    now: UnixTime,
+    client: &Client,
+    code: &str,
+    redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    if code_verifier.is_some_and(|v| !verifier_is_well_formed(v)) {
+        return Err(OAuthError::invalid_request(
+            "The code_verifier is malformed (RFC 7636 §4.1).",
+        ));
+    }
+    let redeemed = match grant::redeem_code(ports.sql(), code, &client.client_id, now).await? {
+        Redeemed::Won(c) => c,
+        Redeemed::Replayed { grant_id } => {
+            // RFC 6749 §4.1.2: "If an authorization code is used more than once, the
+            // authorization server MUST deny the request and SHOULD revoke (when possible) all
+            // tokens previously issued based on that authorization code."
+            grant::revoke_grant(ports.sql(), &grant_id, now).await?;
+            return Err(invalid_grant(
+                "The authorization code has already been used.",
+            ));
+        }
+        Redeemed::Invalid => {
+            return Err(invalid_grant(
+                "The authorization code is invalid, expired, or was issued to another client.",
+            ));
+        }
+    };
+    // RFC 6749 §4.1.3: redirect_uri must be identical to the authorization request's.
+    if redirect_uri.is_some_and(|r| r != redeemed.redirect_uri) {
+        return Err(invalid_grant(
+            "The redirect_uri does not match the authorization request.",
+        ));
+    }
+    // RFC 7636 §4.6; a verifier without a challenge is refused too (RFC 9700 §4.8.2: PKCE
+    // downgrade).
+    match (&redeemed.code_challenge, code_verifier) {
+        (Some(challenge), Some(verifier)) => {
+            if !digest_eq(&b64url(&sha256(verifier.as_bytes())), challenge) {
+                return Err(invalid_grant(
+                    "The code_verifier does not match the code_challenge.",
+                ));
+            }
+        }
+        (Some(_), None) => {
+            return Err(invalid_grant("The code_verifier is missing."));
+        }
+        (None, Some(_)) => {
+            return Err(invalid_grant(
+                "A code_verifier was sent but the authorization request had no code_challenge.",
+            ));
+        }
+        (None, None) => {}
+    }
+    // Not re-checking revocation here is deliberate: winning the conditional UPDATE is the
+    // decision. A concurrent replay may revoke the grant a moment later, and then revokes
+    // what this call issues too (the family is revoked as a whole).
+    let (g, _revoked) = grant::load_grant(ports.sql(), &redeemed.grant_id)
+        .await?
+        .ok_or_else(|| invalid_grant("The authorization code is invalid."))?;
+    let user = user::load(ports.sql(), &g.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| invalid_grant("The user of this authorization is no longer active."))?;
+    let scope: Vec<&str> = g.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let mut resp =
+        issue::access_token(ports, settings, now, client, &user.id, &scope, &g.id).await?;
+    if scope.iter().any(|s| issue::is_offline(s))
+        && client.grant_types.contains(&GrantType::RefreshToken)
+    {
+        let (token, stmt) = grant::new_refresh(
+            ports,
+            &grant::Refresh {
+                grant_id: g.id.clone(),
+                client_id: client.client_id.clone(),
+                scope: g.scope.clone(),
+                auth_time: redeemed.auth_time,
+                amr: redeemed.amr.clone(),
+            },
+            now,
+            settings.refresh_token_ttl,
+        )?;
+        ports.sql().query(stmt).await?;
+        resp.refresh_token = Some(token);
+    }
+    if scope.contains(&"openid") {
+        resp.id_token = Some(
+            issue::id_token(
+                ports,
+                settings,
+                now,
+                client,
+                &user,
+                &scope,
+                IdTokenParts {
+                    nonce: redeemed.nonce.as_deref(),
+                    auth_time: redeemed.auth_time,
+                    amr: &redeemed.amr,
+                    sid: &g.sid,
+                    access_token: Some(&resp.access_token),
+                    code: None,
+                },
+            )
+            .await?,
+        );
+    }
+    Ok(resp)
+}
