@@ -18,19 +18,16 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
+import { ROUTES } from "./routes.mjs";
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-// The URL map (DESIGN.md; `edgeid::Function::for_path`). Miniflare routes match path plus
-// query, may not contain `?`, and need host `*` to match any Host header.
-const FUNCTIONS = [
-  {
-    name: "discovery",
-    routes: ["*/.well-known/openid-configuration*", "*/.well-known/jwks.json*"],
-  },
-  { name: "token", routes: ["*/oauth2/token*"] },
-  // `*/admin*` also takes `/administrator`: the admin Worker answers 404 for it, as the core routes.
-  { name: "admin", routes: ["*/admin*"] },
-];
+// One Worker per function, with the paths routes.mjs gives it (shared with deploy.mjs).
+// Miniflare routes need host `*` to match any Host header.
+const FUNCTIONS = Object.entries(ROUTES).map(([name, paths]) => ({
+  name,
+  routes: paths.map((p) => `*${p}`),
+}));
 
 // Requests no route matches go to the first Worker: make it answer 404 as the core does for a
 // path no function serves (`edgeid::web::not_found`).

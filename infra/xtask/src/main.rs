@@ -8,6 +8,7 @@
 
 mod bench;
 mod cloudflare;
+mod deploy;
 mod host;
 mod native;
 mod spin;
@@ -54,6 +55,8 @@ enum Command {
     },
     /// Measure throughput, latency and sizes against the oidc-provider peer.
     Bench(bench::BenchArgs),
+    /// Deploy to your own account: `deploy cloudflare --issuer https://HOST` (see --help).
+    Deploy(deploy::DeployArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -78,6 +81,7 @@ fn main() -> std::process::ExitCode {
             !no_install,
         ),
         Command::Bench(args) => bench::run(args),
+        Command::Deploy(args) => deploy::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
