@@ -55,6 +55,39 @@ pub enum ClientCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (admins create users; there is no self-registration).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value = "")]
+        given_name: String,
+        #[arg(long, default_value = "")]
+        family_name: String,
+        /// Mark the email address as verified.
+        #[arg(long)]
+        email_verified: bool,
+        /// Read the initial password from standard input (never from the command line, where
+        /// it would land in the shell history and the process list).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Show one user by id.
+    Get { id: String },
+    /// Delete a user with their sessions, consents and tokens.
+    Delete { id: String },
+    /// Set a user's password, read from standard input.
+    SetPassword { id: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// List signing keys (public information only).
     List,
@@ -100,6 +133,10 @@ impl Admin {
                 .post(&url)
                 .header("authorization", &self.auth)
                 .send_empty(),
+            ("PUT", Some(b)) => agent
+                .put(&url)
+                .header("authorization", &self.auth)
+                .send_json(b),
             (m, _) => bail!("unsupported method {m}"),
         };
         let mut resp = resp.with_context(|| format!("{method} {url}"))?;
@@ -205,6 +242,60 @@ impl Admin {
         }
     }
 
+    pub fn user(&self, cmd: UserCommand) -> anyhow::Result<()> {
+        match cmd {
+            UserCommand::Create {
+                email,
+                username,
+                name,
+                given_name,
+                family_name,
+                email_verified,
+                password_stdin,
+            } => {
+                let mut body = json!({
+                    "email": email,
+                    "username": username,
+                    "name": name,
+                    "given_name": given_name,
+                    "family_name": family_name,
+                    "email_verified": email_verified,
+                });
+                if password_stdin {
+                    body["password"] = Value::from(read_stdin_line()?);
+                }
+                Self::print(&self.call("POST", "/users", Some(body))?)
+            }
+            UserCommand::List => {
+                let mut after = String::new();
+                let mut all = Vec::new();
+                loop {
+                    let page = self.call("GET", &format!("/users?after={}", enc(&after)), None)?;
+                    all.extend(page["users"].as_array().cloned().unwrap_or_default());
+                    match page["next"].as_str() {
+                        Some(n) => after = n.to_owned(),
+                        None => break,
+                    }
+                }
+                Self::print(&Value::Array(all))
+            }
+            UserCommand::Get { id } => {
+                Self::print(&self.call("GET", &format!("/users/{}", enc(&id)), None)?)
+            }
+            UserCommand::Delete { id } => {
+                self.call("DELETE", &format!("/users/{}", enc(&id)), None)?;
+                println!("deleted user {id}");
+                Ok(())
+            }
+            UserCommand::SetPassword { id } => {
+                let body = json!({ "password": read_stdin_line()? });
+                self.call("PUT", &format!("/users/{}/password", enc(&id)), Some(body))?;
+                println!("password set for user {id}");
+                Ok(())
+            }
+        }
+    }
+
     pub fn keys(&self, cmd: KeysCommand) -> anyhow::Result<()> {
         match cmd {
             KeysCommand::List => Self::print(&self.call("GET", "/keys", None)?),
@@ -214,6 +305,19 @@ impl Admin {
             }
         }
     }
+}
+
+/// One line from standard input without its line ending.
+fn read_stdin_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let line = line.trim_end_matches(['\r', '\n']).to_owned();
+    if line.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(line)
 }
 
 fn enc(s: &str) -> String {

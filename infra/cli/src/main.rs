@@ -1,5 +1,5 @@
 //! `edgeid`: the native host (`edgeid serve`) and the admin commands that talk to any host's
-//! admin API (`edgeid client ...`, `edgeid keys ...`).
+//! admin API (`edgeid client ...`, `edgeid user ...`, `edgeid keys ...`).
 
 mod admin;
 mod serve;
@@ -35,6 +35,9 @@ enum Command {
     /// Manage OAuth 2.0 clients.
     #[command(subcommand)]
     Client(admin::ClientCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(admin::UserCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
@@ -45,6 +48,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Client(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.client(cmd)),
+        Command::User(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.user(cmd)),
         Command::Keys(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.keys(cmd)),
     };
     match result {

@@ -266,3 +266,79 @@ fn first_start_prints_a_generated_admin_token_once_and_restarts_keep_the_keys() 
     drop(server);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// `edgeid user ...` with the password on standard input; the hash lands in the credentials
+/// database and nowhere in the main one.
+#[test]
+fn user_commands_create_with_password_stdin_list_get_and_delete() {
+    use std::io::Write as _;
+    let data = temp_dir("users");
+    let (server, _) = serve(&data, Some("cli-user-token"));
+    let url = server.url.clone();
+    let mut child = Command::new(BIN)
+        .args(["--url", &url, "--token", "cli-user-token"])
+        .args([
+            "user",
+            "create",
+            "--email",
+            "bob@example.com",
+            "--username",
+            "bob",
+        ])
+        .args(["--name", "Bob Builder", "--password-stdin"])
+        .env_remove("EDGEID_URL")
+        .env_remove("EDGEID_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"can-we-fix-it\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["username"], "bob");
+    assert!(created.get("password").is_none());
+
+    let run = |args: &[&str]| edgeid(&url, "cli-user-token", args);
+    let (ok, stdout, _) = run(&["user", "list"]);
+    assert!(ok && stdout.contains(&id));
+    let (ok, stdout, _) = run(&["user", "get", &id]);
+    assert!(ok && stdout.contains("bob@example.com"));
+    let (ok, _, err) = run(&[
+        "user",
+        "create",
+        "--email",
+        "BOB@example.com",
+        "--username",
+        "b2",
+    ]);
+    assert!(!ok && err.contains("409"), "{err}");
+
+    // WAL mode: a fresh write may still sit in the `-wal` file.
+    let read = |name: &str| {
+        let mut bytes = std::fs::read(data.join(name)).unwrap();
+        bytes.extend(std::fs::read(data.join(format!("{name}-wal"))).unwrap_or_default());
+        bytes
+    };
+    let main_db = read("edgeid.db");
+    let credentials_db = read("credentials.db");
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(&credentials_db, b"$argon2id$"));
+    assert!(!contains(&main_db, b"$argon2id$"));
+
+    let (ok, stdout, _) = run(&["user", "delete", &id]);
+    assert!(ok && stdout.contains("deleted"));
+    let (ok, _, err) = run(&["user", "get", &id]);
+    assert!(!ok && err.contains("404"), "{err}");
+}
