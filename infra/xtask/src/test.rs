@@ -51,6 +51,15 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
         let c = cargo_test(&mut crate::spin::test_host_tests(), &[])?;
         rows.push(("spin test host".into(), c));
     }
+    if hosts.contains(&Host::Cloudflare) {
+        // `wrangler deploy --dry-run` per Worker and the deploy script's refusals: everything
+        // up to the point that needs a Cloudflare account.
+        let (passed, failed) = crate::deploy::check();
+        rows.push((
+            "cloudflare deploy, up to the account".into(),
+            Counts { passed, failed },
+        ));
+    }
     // Build the suite once; each host run below only executes it.
     host::run(host::cargo("target").args(["test", "-p", "edgeid-suite", "--no-run"]))?;
 
