@@ -137,7 +137,7 @@ fn logout_without_hint_asks_for_confirmation() {
     // Nothing happened yet: the page alone does not log out.
     assert_still_logged_in(&browser, &client);
 
-    let pairs: Vec<(&str, &str)> = f
+    let mut pairs: Vec<(&str, &str)> = f
         .fields
         .iter()
         .filter(|(_, _, t)| t == "hidden")
@@ -147,6 +147,10 @@ fn logout_without_hint_asks_for_confirmation() {
         !pairs.is_empty(),
         "the form carries a csrf/request token: {f:?}"
     );
+    // A browser sends the name/value of the button clicked: the first submit button.
+    if let Some((n, v, _)) = f.fields.iter().find(|(_, _, t)| t == "submit") {
+        pairs.push((n.as_str(), v.as_str()));
+    }
     let done = browser.post_form(&f.action, &pairs);
     assert!(
         matches!(done.status, 200 | 303),
@@ -167,12 +171,15 @@ fn logout_confirmation_is_not_forgeable_by_another_browser() {
     assert_eq!(page.status, 200, "{}", page.text());
     let html = page.text();
     if let Some(f) = forms(&html).into_iter().find(|f| f.method == "post") {
-        let pairs: Vec<(&str, &str)> = f
+        let mut pairs: Vec<(&str, &str)> = f
             .fields
             .iter()
             .filter(|(_, _, t)| t == "hidden")
             .map(|(n, v, _)| (n.as_str(), v.as_str()))
             .collect();
+        if let Some((n, v, _)) = f.fields.iter().find(|(_, _, t)| t == "submit") {
+            pairs.push((n.as_str(), v.as_str()));
+        }
         // The victim's browser posts the attacker's form (a cross-site form post carries the
         // victim's cookies but not the attacker's token binding).
         let _ = browser.post_form(&f.action, &pairs);

@@ -267,12 +267,22 @@ fn consent_is_asked_once_then_remembered() {
         decisions.contains(&"allow") && decisions.contains(&"deny"),
         "{f:?}"
     );
-    assert!(page.contains("profile"), "the page lists the scopes");
+    assert!(
+        !page.to_ascii_lowercase().contains("email"),
+        "email was not asked for: {page}"
+    );
 
     let second = code_flow(&browser, &client, &user, "openid profile");
     assert!(!second.flow.saw_consent(), "consent remembered");
     let wider = code_flow(&browser, &client, &user, "openid profile email");
     assert!(wider.flow.saw_consent(), "a new scope asks again");
+    assert!(
+        wider.flow.consent_pages[0]
+            .to_ascii_lowercase()
+            .contains("email"),
+        "the page lists what is asked: {}",
+        wider.flow.consent_pages[0]
+    );
 }
 
 /// Deny → access_denied to the client (RFC 6749 §4.1.2.1).
@@ -325,6 +335,8 @@ fn userinfo_rejects_a_token_without_openid_scope() {
     let at = t.json()["access_token"].as_str().expect("at").to_owned();
     let resp = userinfo_get(&at);
     assert_eq!(resp.status, 403, "{}", resp.text());
+    assert_eq!(oauth_error(&resp), "insufficient_scope");
+    // RFC 6750 §3: a token that does not enable access gets a WWW-Authenticate challenge.
     let challenge = resp.header("www-authenticate").unwrap_or_default();
     assert!(
         challenge.contains("error=\"insufficient_scope\""),
