@@ -177,7 +177,10 @@ impl OAuthError {
         let headers = resp.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if status == StatusCode::UNAUTHORIZED {
+        // RFC 6750 §3: a resource answers 401 and 403 (insufficient_scope) with a challenge.
+        if status == StatusCode::UNAUTHORIZED
+            || (status == StatusCode::FORBIDDEN && self.challenge == Some(Challenge::Bearer))
+        {
             let value = match self.challenge {
                 Some(Challenge::Basic) => Some(r#"Basic realm="edgeid""#.to_owned()),
                 Some(Challenge::Bearer) => Some(format!(

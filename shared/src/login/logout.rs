@@ -129,7 +129,7 @@ async fn confirmed<P: Ports>(
         ));
     };
     if form.get("decision") == Some("stay") {
-        return Ok(web::see_other(&settings.issuer.endpoint("/")));
+        return Ok(pages::still_signed_in(settings));
     }
     end(ports, settings, &current, now).await?;
     let mut resp = finish(

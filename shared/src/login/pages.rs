@@ -134,3 +134,11 @@ pub fn confirm_logout(settings: &Settings, sealed: &str) -> Response {
         html::page(&settings.instance_name, "Sign out", &body),
     )
 }
+
+pub fn still_signed_in(settings: &Settings) -> Response {
+    let body = "<h1>You are still signed in</h1><p class=\"muted\">You can close this window.</p>";
+    html::response(
+        StatusCode::OK,
+        html::page(&settings.instance_name, "Signed in", body),
+    )
+}

@@ -421,7 +421,11 @@ mod webcrypto {
         })
     }
 
-    async fn import(subtle: &JsValue, key: &PrivateKey, import_alg: &Object) -> Result<JsValue, PortError> {
+    async fn import(
+        subtle: &JsValue,
+        key: &PrivateKey,
+        import_alg: &Object,
+    ) -> Result<JsValue, PortError> {
         let usages = Array::of1(&JsValue::from_str("sign"));
         let args = match key.alg {
             // The ES256 private key is the raw scalar: import it as a JWK with its public point.
