@@ -237,11 +237,11 @@ fn percent_decode(segment: &str) -> Result<String, AdminError> {
     Ok(decoded)
 }
 
-async fn list_clients<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminError> {
-    let query = req.uri().query().unwrap_or("");
+/// Keyset paging parameters: `after` (the last id of the previous page) and `limit` (1-500).
+fn paging(req: &Request) -> Result<(String, i64), AdminError> {
     let mut after = String::new();
     let mut limit: i64 = 100;
-    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+    for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "after" => after = v.into_owned(),
             "limit" => {
@@ -254,6 +254,11 @@ async fn list_clients<P: Ports>(ports: &P, req: &Request) -> Result<Response, Ad
             _ => {}
         }
     }
+    Ok((after, limit))
+}
+
+async fn list_clients<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminError> {
+    let (after, limit) = paging(req)?;
     let clients = client::list(ports.sql(), &after, limit).await?;
     let next = (clients.len() as i64 == limit)
         .then(|| clients.last().map(|c| c.client_id.clone()))
@@ -347,21 +352,7 @@ fn no_content() -> Response {
 }
 
 async fn list_users<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminError> {
-    let mut after = String::new();
-    let mut limit: i64 = 100;
-    for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "after" => after = v.into_owned(),
-            "limit" => {
-                limit = v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=500).contains(n))
-                    .ok_or_else(|| AdminError::InvalidRequest("limit must be 1 to 500".into()))?;
-            }
-            _ => {}
-        }
-    }
+    let (after, limit) = paging(req)?;
     let users = user::list(ports.sql(), &after, limit).await?;
     let next = (users.len() as i64 == limit)
         .then(|| users.last().map(|u| u.id.clone()))

@@ -7,8 +7,9 @@ mod pages;
 
 use http::{Method, StatusCode, header};
 
+use crate::authorize::request::AuthorizeRequest;
 use crate::authorize::{complete, respond};
-use crate::client;
+use crate::client::{self, Client};
 use crate::config::Settings;
 use crate::error::{ErrorCode, OAuthError};
 use crate::html;
@@ -44,11 +45,23 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
     result.unwrap_or_else(|e| respond::error_page(&settings.instance_name, e))
 }
 
-fn param(req: &Request, name: &str) -> Result<String, OAuthError> {
-    let form = web::Form::from_request(req)?;
-    form.get(name)
-        .map(str::to_owned)
-        .ok_or_else(|| OAuthError::invalid_request(format!("The {name} parameter is missing.")))
+/// The sealed pending request a page carries (`request`, in the query or the form), opened and
+/// checked against this browser, with its client.
+async fn pending<P: Ports>(
+    ports: &P,
+    req: &Request,
+    form: &web::Form,
+    now: UnixTime,
+) -> Result<(String, AuthorizeRequest, Client), OAuthError> {
+    let sealed = form
+        .get("request")
+        .ok_or_else(|| OAuthError::invalid_request("The request parameter is missing."))?
+        .to_owned();
+    let areq = complete::open(ports, req, &sealed, now)?;
+    let client = client::load_cached(ports, &areq.reply.client_id, now)
+        .await?
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "The client no longer exists."))?;
+    Ok((sealed, areq, client))
 }
 
 async fn login_form<P: Ports>(
@@ -57,11 +70,7 @@ async fn login_form<P: Ports>(
     req: &Request,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
-    let sealed = param(req, "request")?;
-    let areq = complete::open(ports, req, &sealed, now)?;
-    let client = client::load_cached(ports, &areq.reply.client_id, now)
-        .await?
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "The client no longer exists."))?;
+    let (sealed, areq, client) = pending(ports, req, &web::Form::from_request(req)?, now).await?;
     Ok(pages::login(
         settings,
         &client,
@@ -81,14 +90,7 @@ async fn login_submit<P: Ports>(
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
     let form = web::Form::parse(req)?;
-    let sealed = form
-        .get("request")
-        .ok_or_else(|| OAuthError::invalid_request("The request parameter is missing."))?
-        .to_owned();
-    let areq = complete::open(ports, req, &sealed, now)?;
-    let client = client::load_cached(ports, &areq.reply.client_id, now)
-        .await?
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "The client no longer exists."))?;
+    let (sealed, areq, client) = pending(ports, req, &form, now).await?;
     let identifier = form.get("identifier").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("");
 
@@ -157,11 +159,7 @@ async fn consent_form<P: Ports>(
     req: &Request,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
-    let sealed = param(req, "request")?;
-    let areq = complete::open(ports, req, &sealed, now)?;
-    let client = client::load_cached(ports, &areq.reply.client_id, now)
-        .await?
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "The client no longer exists."))?;
+    let (sealed, areq, client) = pending(ports, req, &web::Form::from_request(req)?, now).await?;
     let Some(s) = session::current(ports.sql(), req, now).await? else {
         return Ok(web::see_other(
             &settings
@@ -189,14 +187,7 @@ async fn consent_submit<P: Ports>(
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
     let form = web::Form::parse(req)?;
-    let sealed = form
-        .get("request")
-        .ok_or_else(|| OAuthError::invalid_request("The request parameter is missing."))?
-        .to_owned();
-    let areq = complete::open(ports, req, &sealed, now)?;
-    let client = client::load_cached(ports, &areq.reply.client_id, now)
-        .await?
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "The client no longer exists."))?;
+    let (sealed, areq, client) = pending(ports, req, &form, now).await?;
     let Some(s) = session::current(ports.sql(), req, now).await? else {
         return Ok(web::see_other(
             &settings

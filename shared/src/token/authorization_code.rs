@@ -1,15 +1,13 @@
 //! The authorization code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.6,
 //! OIDC Core §3.1.3).
 
-use crate::client::{Client, GrantType};
+use crate::client::Client;
 use crate::config::Settings;
 use crate::crypto::{b64url, digest_eq, sha256};
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::{self, Redeemed};
-use crate::issue::{self, IdTokenParts};
-use crate::ports::{Ports, Sql as _, UnixTime};
+use crate::ports::{Ports, UnixTime};
 use crate::token::TokenResponse;
-use crate::user;
 
 fn invalid_grant(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant, description)
@@ -79,57 +77,13 @@ pub async fn exchange<P: Ports>(
         }
         (None, None) => {}
     }
-    // Not re-checking revocation here is deliberate: winning the conditional UPDATE is the
-    // decision. A concurrent replay may revoke the grant a moment later, and then revokes
-    // what this call issues too (the family is revoked as a whole).
-    let (g, _revoked) = grant::load_grant(ports.sql(), &redeemed.grant_id)
-        .await?
-        .ok_or_else(|| invalid_grant("The authorization code is invalid."))?;
-    let user = user::load(ports.sql(), &g.user_id)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| invalid_grant("The user of this authorization is no longer active."))?;
-    let scope: Vec<&str> = g.scope.split(' ').filter(|s| !s.is_empty()).collect();
-    let mut resp =
-        issue::access_token(ports, settings, now, client, &user.id, &scope, &g.id).await?;
-    if scope.iter().any(|s| issue::is_offline(s))
-        && client.grant_types.contains(&GrantType::RefreshToken)
-    {
-        let (token, stmt) = grant::new_refresh(
-            ports,
-            &grant::Refresh {
-                grant_id: g.id.clone(),
-                client_id: client.client_id.clone(),
-                scope: g.scope.clone(),
-                auth_time: redeemed.auth_time,
-                amr: redeemed.amr.clone(),
-            },
-            now,
-            settings.refresh_token_ttl,
-        )?;
-        ports.sql().query(stmt).await?;
-        resp.refresh_token = Some(token);
-    }
-    if scope.contains(&"openid") {
-        resp.id_token = Some(
-            issue::id_token(
-                ports,
-                settings,
-                now,
-                client,
-                &user,
-                &scope,
-                IdTokenParts {
-                    nonce: redeemed.nonce.as_deref(),
-                    auth_time: redeemed.auth_time,
-                    amr: &redeemed.amr,
-                    sid: &g.sid,
-                    access_token: Some(&resp.access_token),
-                    code: None,
-                },
-            )
-            .await?,
-        );
-    }
-    Ok(resp)
+    let issue = super::ForGrant {
+        grant_id: &redeemed.grant_id,
+        scope: None,
+        nonce: redeemed.nonce.as_deref(),
+        auth_time: redeemed.auth_time,
+        amr: &redeemed.amr,
+        rotating: false,
+    };
+    super::issue_for_grant(ports, settings, now, client, issue).await
 }

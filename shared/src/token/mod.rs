@@ -15,9 +15,10 @@ use crate::client::{self, Client, GrantType};
 use crate::config::Settings;
 use crate::error::{ErrorCode, OAuthError};
 use crate::jose::{self, Alg};
+use crate::ports::Sql as _;
 use crate::ports::UnixTime;
 use crate::web::{self, Form};
-use crate::{Ports, Request, Response, keys};
+use crate::{Ports, Request, Response, grant, issue, keys, user};
 
 /// A token request, parsed once: each grant's parameters exist only on its variant.
 #[derive(Debug, PartialEq, Eq)]
@@ -291,6 +292,73 @@ pub fn decide_client_credentials(
         scope: requested,
         audience,
     })
+}
+
+/// What a code redemption or a refresh hands to [`issue_for_grant`].
+pub(crate) struct ForGrant<'a> {
+    pub grant_id: &'a str,
+    /// The scope of this response; `None` for the grant's whole scope.
+    pub scope: Option<&'a [&'a str]>,
+    pub nonce: Option<&'a str>,
+    pub auth_time: UnixTime,
+    pub amr: &'a [String],
+    /// A refresh token is being rotated (always replaced); a code redemption issues the first
+    /// refresh token only when `offline_access` was granted.
+    pub rotating: bool,
+}
+
+/// The tokens of a user's grant (RFC 6749 §5.1, OIDC Core §3.1.3.3, §12.2): an access token, a
+/// rotated or first refresh token, and an ID token when `openid` is in scope.
+///
+/// The grant's revocation is deliberately not re-checked: winning the conditional UPDATE that
+/// used the code or refresh token is the decision. A concurrent replay may revoke the grant a
+/// moment later, and then revokes what this call issues too (the family goes as a whole).
+pub(crate) async fn issue_for_grant<P: Ports>(
+    ports: &P,
+    settings: &Settings,
+    now: UnixTime,
+    client: &Client,
+    f: ForGrant<'_>,
+) -> Result<TokenResponse, OAuthError> {
+    let invalid = |d: &'static str| OAuthError::new(ErrorCode::InvalidGrant, d);
+    let (g, _revoked) = grant::load_grant(ports.sql(), f.grant_id)
+        .await?
+        .ok_or_else(|| invalid("The grant is invalid."))?;
+    let user = user::load(ports.sql(), &g.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| invalid("The user of this authorization is no longer active."))?;
+    let family: Vec<&str> = g.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let scope = f.scope.unwrap_or(&family);
+    let mut resp =
+        issue::access_token(ports, settings, now, client, &user.id, scope, &g.id).await?;
+    let refresh = client.grant_types.contains(&GrantType::RefreshToken)
+        && (f.rotating || family.iter().any(|s| issue::is_offline(s)));
+    if refresh {
+        let record = grant::Refresh {
+            grant_id: g.id.clone(),
+            client_id: client.client_id.clone(),
+            scope: g.scope.clone(),
+            auth_time: f.auth_time,
+            amr: f.amr.to_vec(),
+        };
+        let (token, stmt) = grant::new_refresh(ports, &record, now, settings.refresh_token_ttl)?;
+        ports.sql().query(stmt).await?;
+        resp.refresh_token = Some(token);
+    }
+    if scope.contains(&"openid") {
+        let parts = issue::IdTokenParts {
+            nonce: f.nonce,
+            auth_time: f.auth_time,
+            amr: f.amr,
+            sid: &g.sid,
+            access_token: Some(&resp.access_token),
+            code: None,
+        };
+        resp.id_token =
+            Some(issue::id_token(ports, settings, now, client, &user, scope, parts).await?);
+    }
+    Ok(resp)
 }
 
 /// Signs an RFC 9068 access token (`typ: at+jwt`, ES256) with the current key.
