@@ -7,9 +7,14 @@
 // Each entry is a route path pattern: it starts with `/`, may end in `*`, and has no `?` —
 // Miniflare's routes match path plus query, so a trailing `*` also takes a query string, and
 // Cloudflare's route patterns allow `*` only at the end of the path.
+//
+// A trailing `*` also takes longer paths (`/loginx`, `/administrator`): the Worker answers 404
+// for those, as the core routes.
 export const ROUTES = {
   discovery: ["/.well-known/openid-configuration*", "/.well-known/jwks.json*"],
-  token: ["/oauth2/token*"],
-  // `/admin*` also takes `/administrator`: the admin Worker answers 404 for it, as the core routes.
+  authorize: ["/oauth2/auth*"],
+  token: ["/oauth2/token*", "/oauth2/revoke*", "/oauth2/introspect*"],
+  userinfo: ["/userinfo*"],
+  login: ["/login*", "/consent*", "/logout*", "/oauth2/sessions/logout*", "/assets/*"],
   admin: ["/admin*"],
 };

@@ -8,11 +8,13 @@
 // so the least-privilege split is the one a deploy gets. Values come from the environment:
 // EDGEID_<NAME> sets var or secret <NAME> (EDGEID_ISSUER, EDGEID_ADMIN_TOKEN,
 // EDGEID_KEY_ENCRYPTION_KEY, ...) — only for the Workers whose config declares <NAME>.
-// The D1 migrations (../migrations) are applied with `wrangler d1 migrations apply --local`
-// before serving. Prints `Serving http://ADDR` once ready; exits 0 on SIGTERM/SIGINT.
+// The D1 migrations are applied with `wrangler d1 migrations apply --local` before serving: the
+// main database's (../migrations) and the credentials database's (../migrations/credentials,
+// bound as CREDENTIALS by login and admin only). Prints `Serving http://ADDR` once ready;
+// exits 0 on SIGTERM/SIGINT.
 
 import { spawn } from "node:child_process";
-import { accessSync, constants, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,12 +60,12 @@ mkdirSync(stateDir, { recursive: true });
 
 // A requested stop disposes workerd and exits 0, whenever it comes.
 let mf;
-let migrations; // the `wrangler d1 migrations apply` child while it runs
+const migrations = new Set(); // the `wrangler d1 migrations apply` children while they run
 let stopping = false;
 async function stop(signal) {
   if (stopping) return;
   stopping = true;
-  migrations?.kill("SIGTERM");
+  for (const child of migrations) child.kill("SIGTERM");
   try {
     await mf?.dispose();
   } catch (error) {
@@ -101,26 +103,47 @@ if (process.env.MINIFLARE_WORKERD_PATH === undefined && onPath("setpriv")) {
 
 const configPath = (name) => path.join(here, `wrangler.${name}.jsonc`);
 
-/** Applies the D1 migrations to the local database every Worker shares. Idempotent. */
-function applyMigrations() {
+// The D1 databases, by binding. Every config that binds one binds it with the same
+// database_id (and migrations_dir), so the Workers share it and any of them can migrate it.
+const D1_BINDINGS = ["DB", "CREDENTIALS"];
+
+/** The first function whose config binds D1 `binding`, if any. */
+function configBinding(binding) {
+  const pattern = new RegExp(`"binding"\\s*:\\s*"${binding}"`);
+  return FUNCTIONS.map((fn) => fn.name).find((name) => pattern.test(readFileSync(configPath(name), "utf8")));
+}
+
+/**
+ * Applies the migrations of every D1 database the Workers bind, locally. Idempotent. One at a
+ * time: two `wrangler d1 migrations apply --local` on one --persist-to dir fail with SQLITE_BUSY.
+ */
+async function applyMigrations() {
+  for (const binding of D1_BINDINGS) {
+    const name = configBinding(binding);
+    if (name !== undefined) await applyMigrationsOf(binding, name);
+  }
+}
+
+/** `wrangler d1 migrations apply BINDING --local` with the config of function `name`. */
+function applyMigrationsOf(binding, name) {
   const wranglerBin = path.join(path.dirname(require.resolve("wrangler/package.json")), "bin", "wrangler.js");
-  // Every config binds the same database as DB: any of them can apply the migrations.
-  const child = (migrations = spawn(
+  const child = spawn(
     process.execPath,
-    [wranglerBin, "d1", "migrations", "apply", "DB", "--local", "--persist-to", stateDir,
-      "-c", configPath(FUNCTIONS[0].name)],
+    [wranglerBin, "d1", "migrations", "apply", binding, "--local", "--persist-to", stateDir,
+      "-c", configPath(name)],
     { cwd: here, env: process.env, stdio: ["ignore", "pipe", "pipe"] },
-  ));
+  );
+  migrations.add(child);
   let output = "";
   child.stdout.on("data", (chunk) => (output += chunk));
   child.stderr.on("data", (chunk) => (output += chunk));
   return new Promise((resolve) => {
     child.on("close", (code, signal) => {
-      migrations = undefined;
+      migrations.delete(child);
       if (stopping) return;
       if (code !== 0) {
         process.stderr.write(output);
-        fail(`wrangler d1 migrations apply failed (${code ?? signal})`);
+        fail(`wrangler d1 migrations apply ${binding} failed (${code ?? signal})`);
       }
       if (args.verbose) process.stdout.write(output);
       resolve();

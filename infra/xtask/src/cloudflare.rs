@@ -16,7 +16,14 @@ use anyhow::{Context, bail};
 use crate::host::{HostOptions, Running, cache_dir, on_path, repo_root, run, wait_ready};
 
 /// The functions deployed as Workers, each with `infra/cloudflare/wrangler.<name>.jsonc`.
-pub const FUNCTIONS: [&str; 3] = ["discovery", "token", "admin"];
+pub const FUNCTIONS: [&str; 6] = [
+    "discovery",
+    "authorize",
+    "token",
+    "userinfo",
+    "login",
+    "admin",
+];
 
 /// The worker-build release that matches the `worker` crate (0.8.x).
 const WORKER_BUILD_VERSION: &str = "0.8.7";
