@@ -4,6 +4,7 @@
 use http::{HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
 
+use crate::app::{self, AppInput};
 use crate::client::{self, ClientInput, SecretChange, WriteError};
 use crate::config::{Settings, var};
 use crate::crypto::{digest_eq, sha256_hex};
@@ -172,6 +173,10 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
             | ["users"]
             | ["users", _]
             | ["users", _, "password"]
+            | ["users", _, "roles"]
+            | ["users", _, "roles", _, _]
+            | ["apps"]
+            | ["apps", _]
     );
     if !known {
         return Err(AdminError::NotFound);
@@ -209,7 +214,7 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
         (["users"], &Method::POST) => create_user(ports, json_body(req)?).await,
         (["users"], _) => Err(AdminError::MethodNotAllowed("GET, POST")),
         (["users", id], &Method::GET) => {
-            let u = user::load(ports.sql(), &percent_decode(id)?)
+            let u = user::resolve(ports.sql(), &percent_decode(id)?)
                 .await?
                 .ok_or(AdminError::NotFound)?;
             Ok(web::json(StatusCode::OK, &u))
@@ -220,6 +225,37 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
             set_password(ports, &percent_decode(id)?, json_body(req)?).await
         }
         (["users", _, "password"], _) => Err(AdminError::MethodNotAllowed("PUT")),
+        (["users", id, "roles"], &Method::GET) => list_roles(ports, &percent_decode(id)?).await,
+        (["users", _, "roles"], _) => Err(AdminError::MethodNotAllowed("GET")),
+        (["users", id, "roles", slug, role], m) if m == Method::PUT || m == Method::DELETE => {
+            let (id, slug, role) = (
+                percent_decode(id)?,
+                percent_decode(slug)?,
+                percent_decode(role)?,
+            );
+            change_role(ports, &id, &slug, &role, m == Method::PUT).await
+        }
+        (["users", _, "roles", _, _], _) => Err(AdminError::MethodNotAllowed("PUT, DELETE")),
+        (["apps"], &Method::GET) => Ok(web::json(
+            StatusCode::OK,
+            &serde_json::json!({ "apps": app::list(ports.sql()).await? }),
+        )),
+        (["apps"], &Method::POST) => create_app(ports, json_body(req)?).await,
+        (["apps"], _) => Err(AdminError::MethodNotAllowed("GET, POST")),
+        (["apps", slug], &Method::GET) => {
+            let a = app::load(ports.sql(), &percent_decode(slug)?)
+                .await?
+                .ok_or(AdminError::NotFound)?;
+            Ok(web::json(StatusCode::OK, &a))
+        }
+        (["apps", slug], &Method::DELETE) => {
+            if app::delete(ports.sql(), &percent_decode(slug)?).await? {
+                Ok(no_content())
+            } else {
+                Err(AdminError::NotFound)
+            }
+        }
+        (["apps", _], _) => Err(AdminError::MethodNotAllowed("GET, DELETE")),
         (["keys"], &Method::GET) => list_keys(ports).await,
         (["keys"], _) => Err(AdminError::MethodNotAllowed("GET")),
         (["keys", "rotate"], &Method::POST) => rotate_keys(ports, req).await,
@@ -422,5 +458,59 @@ async fn set_password<P: Ports>(
     user::check_password(&input.password).map_err(|e| AdminError::InvalidRequest(e.0))?;
     let phc = user::hash_password(ports, &input.password)?;
     user::set_password(ports.credentials(), id, &phc, ports.now()).await?;
+    Ok(no_content())
+}
+
+async fn create_app<P: Ports>(ports: &P, input: AppInput) -> Result<Response, AdminError> {
+    let a = input
+        .validate(ports.now())
+        .map_err(AdminError::InvalidRequest)?;
+    if !app::insert(ports.sql(), &a).await? {
+        return Err(AdminError::Conflict(
+            "An app with this slug, or for this client, already exists.".into(),
+        ));
+    }
+    Ok(web::json(StatusCode::CREATED, &a))
+}
+
+async fn list_roles<P: Ports>(ports: &P, ident: &str) -> Result<Response, AdminError> {
+    let u = user::resolve(ports.sql(), ident)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    let roles: Vec<serde_json::Value> = app::roles(ports.sql(), &u.id)
+        .await?
+        .into_iter()
+        .map(|(app, role)| serde_json::json!({ "app": app, "role": role }))
+        .collect();
+    Ok(web::json(
+        StatusCode::OK,
+        &serde_json::json!({ "user": u.id, "is_admin": u.is_admin, "roles": roles }),
+    ))
+}
+
+/// Grants (`PUT`) or revokes (`DELETE`) a role of a user (by id, username or email) on an app.
+async fn change_role<P: Ports>(
+    ports: &P,
+    ident: &str,
+    slug: &str,
+    role: &str,
+    grant: bool,
+) -> Result<Response, AdminError> {
+    let u = user::resolve(ports.sql(), ident)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    app::load(ports.sql(), slug)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    if !app::valid_name(role) {
+        return Err(AdminError::InvalidRequest(
+            "role must be 1-64 characters of a-z, 0-9, '-' or '_'".into(),
+        ));
+    }
+    if grant {
+        app::grant(ports.sql(), &u.id, slug, role, ports.now()).await?;
+    } else if !app::revoke(ports.sql(), &u.id, slug, role).await? {
+        return Err(AdminError::NotFound);
+    }
     Ok(no_content())
 }

@@ -96,6 +96,8 @@ impl ProviderMetadata {
                 "updated_at",
                 "email",
                 "email_verified",
+                "stackspin_roles",
+                "groups",
             ],
             // RFC 7636 §4.2: `plain` is deliberately not offered.
             code_challenge_methods_supported: vec!["S256"],

@@ -14,7 +14,40 @@ use crate::user::User;
 use crate::{keys, token};
 
 /// The scopes whose claims edgeid can supply (OIDC Core §5.4), advertised in discovery.
-pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access", "offline"];
+pub const SUPPORTED_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "offline",
+    "stackspin_roles",
+    "groups",
+];
+
+/// Claims that need the database: `stackspin_roles` (the user's roles on the client's app)
+/// and `groups` (`admin` for global admins, `<app>:<role>` for every role).
+pub async fn role_claims(
+    sql: &impl crate::ports::Sql,
+    user: &User,
+    client_id: &str,
+    scope: &[&str],
+) -> Result<Map<String, Value>, crate::ports::PortError> {
+    let mut m = Map::new();
+    if scope.contains(&"stackspin_roles") {
+        let roles = match crate::app::access(sql, user, client_id).await? {
+            crate::app::Access::Roles { roles, .. } => roles,
+            crate::app::Access::NoApp | crate::app::Access::Denied { .. } => Vec::new(),
+        };
+        m.insert("stackspin_roles".into(), Value::from(roles));
+    }
+    if scope.contains(&"groups") {
+        m.insert(
+            "groups".into(),
+            Value::from(crate::app::groups(sql, user).await?),
+        );
+    }
+    Ok(m)
+}
 
 /// Does this scope grant refresh tokens? `offline_access` (OIDC Core §11) and `offline`,
 /// the spelling the replaced server also accepted.
@@ -122,7 +155,11 @@ pub async fn id_token<P: Ports>(
         c_hash: parts.code.map(half_hash),
         amr: parts.amr,
         sid: parts.sid,
-        user: user_claims(user, scope),
+        user: {
+            let mut m = user_claims(user, scope);
+            m.extend(role_claims(ports.sql(), user, &client.client_id, scope).await?);
+            m
+        },
     };
     Ok(jose::sign_jwt(ports, &key, "JWT", &claims).await?)
 }

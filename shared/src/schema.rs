@@ -11,6 +11,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_oidc.sql",
         include_str!("../../infra/migrations/0002_oidc.sql"),
     ),
+    (
+        "0003_apps.sql",
+        include_str!("../../infra/migrations/0003_apps.sql"),
+    ),
 ];
 
 /// Migrations of the credentials database (password hashes; DESIGN.md keeps them apart so

@@ -172,6 +172,14 @@ pub async fn find_by_identifier(
     rows.first().map(from_row).transpose()
 }
 
+/// A user named by id, username or email (admin commands accept any of them).
+pub async fn resolve(sql: &impl Sql, ident: &str) -> Result<Option<User>, PortError> {
+    match load(sql, ident).await? {
+        Some(u) => Ok(Some(u)),
+        None => find_by_identifier(sql, ident).await,
+    }
+}
+
 pub async fn list(sql: &impl Sql, after: &str, limit: i64) -> Result<Vec<User>, PortError> {
     const Q: &str = "SELECT id, email, username, name, given_name, family_name, email_verified, \
         is_admin, disabled, created_at, updated_at FROM users WHERE id > ? ORDER BY id LIMIT ?";
@@ -222,6 +230,7 @@ pub async fn delete(sql: &impl Sql, id: &str, now: UnixTime) -> Result<bool, Por
         ),
         Statement::new("DELETE FROM sessions WHERE user_id = ?", vec![id.into()]),
         Statement::new("DELETE FROM consents WHERE user_id = ?", vec![id.into()]),
+        Statement::new("DELETE FROM app_roles WHERE user_id = ?", vec![id.into()]),
         Statement::new("DELETE FROM users WHERE id = ?", vec![id.into()]),
     ])
     .await?;

@@ -99,6 +99,7 @@ async fn userinfo<P: Ports>(ports: &P, req: &Request) -> Result<serde_json::Valu
         .filter(|u| !u.disabled)
         .ok_or_else(|| invalid_token("The user of this access token is no longer active."))?;
     let mut out = issue::user_claims(&user, &scopes);
+    out.extend(issue::role_claims(ports.sql(), &user, &claims.client_id, &scopes).await?);
     out.insert("sub".into(), serde_json::Value::String(user.id));
     Ok(serde_json::Value::Object(out))
 }

@@ -616,3 +616,59 @@ fn deleting_a_user_revokes_their_tokens() {
     );
     assert_eq!(json_of(&r)["error"], "invalid_grant");
 }
+
+#[test]
+fn users_reach_an_app_only_with_a_role_and_get_their_roles_as_claims() {
+    let (host, sub) = setup(json!({"skip_consent": true,
+        "scope": "openid profile email offline_access stackspin_roles groups"}));
+    let resp = admin(
+        &host,
+        "POST",
+        "/admin/apps",
+        json!({"slug": "ext-rp", "name": "The RP", "url": "https://rp.example.test", "client_id": "rp"}),
+    );
+    assert_eq!(resp.status(), 201, "{}", text(&resp));
+    assert_eq!(json_of(&resp)["external"], true);
+
+    let url = authorize_url("").replace("offline_access", "stackspin_roles%20groups");
+    let browser = Browser::new(&host);
+    let resp = browser.get(&url);
+    let resp = browser.login(&resp, "alice", "wonderland-42");
+    assert_eq!(resp.status(), 403, "no role, no access: {}", text(&resp));
+    assert!(text(&resp).contains("access_denied") && text(&resp).contains("The RP"));
+    assert!(resp.headers().get("location").is_none());
+
+    let put = admin(&host, "PUT", "/admin/users/alice/roles/ext-rp/user", json!({}));
+    assert_eq!(put.status(), 204, "{}", text(&put));
+    let resp = browser.get(&url);
+    let body = json_of(&redeem(&host, &callback(&resp)["code"]));
+    let id = claims(body["id_token"].as_str().unwrap());
+    assert_eq!(id["stackspin_roles"], json!(["user"]));
+    assert_eq!(id["groups"], json!(["ext-rp:user"]));
+    let info = json_of(&userinfo(&host, body["access_token"].as_str().unwrap()));
+    assert_eq!(info["stackspin_roles"], json!(["user"]));
+
+    let roles = json_of(&admin(&host, "GET", &format!("/admin/users/{sub}/roles"), json!({})));
+    assert_eq!(roles["roles"], json!([{"app": "ext-rp", "role": "user"}]));
+    let del = admin(&host, "DELETE", "/admin/users/alice@example.com/roles/ext-rp/user", json!({}));
+    assert_eq!(del.status(), 204);
+    let resp = browser.get(&url);
+    assert_eq!(resp.status(), 403, "the role is gone");
+
+    // A global admin reaches every app, with the admin role.
+    let resp = admin(
+        &host,
+        "POST",
+        "/admin/users",
+        json!({"email": "root@example.com", "username": "root", "is_admin": true,
+               "password": "root-password-1"}),
+    );
+    assert_eq!(resp.status(), 201);
+    let other = Browser::new(&host);
+    let resp = other.get(&url);
+    let resp = other.login(&resp, "root", "root-password-1");
+    let body = json_of(&redeem(&host, &callback(&resp)["code"]));
+    let id = claims(body["id_token"].as_str().unwrap());
+    assert_eq!(id["stackspin_roles"], json!(["admin"]));
+    assert_eq!(id["groups"], json!(["admin"]));
+}

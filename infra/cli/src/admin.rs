@@ -72,6 +72,9 @@ pub enum UserCommand {
         /// Mark the email address as verified.
         #[arg(long)]
         email_verified: bool,
+        /// Make the user a global admin (reaches every app, with the admin role).
+        #[arg(long)]
+        admin: bool,
         /// Read the initial password from standard input (never from the command line, where
         /// it would land in the shell history and the process list).
         #[arg(long)]
@@ -85,6 +88,53 @@ pub enum UserCommand {
     Delete { id: String },
     /// Set a user's password, read from standard input.
     SetPassword { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Register an application: `edgeid app create ext-gitlab GitLab https://gitlab.example.com`.
+    Create {
+        /// a-z, 0-9, '-', '_'; an `ext-` prefix marks an external app.
+        slug: String,
+        /// The name shown to users.
+        name: String,
+        /// The app's URL. (Not `url`: that id is the global `--url` of the instance.)
+        #[arg(value_name = "URL")]
+        app_url: String,
+        /// The OAuth client the app signs in with (default: the slug).
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Mark the app external (default: when the slug starts with `ext-`).
+        #[arg(long)]
+        external: bool,
+        /// Mark the app internal even with an `ext-` slug.
+        #[arg(long, conflicts_with = "external")]
+        internal: bool,
+    },
+    /// List applications.
+    List,
+    /// Show one application.
+    Get { slug: String },
+    /// Delete an application and every role on it.
+    Delete { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Give USER (id, username or email) ROLE (`admin`, `user`, or a custom name) on APP.
+    Grant {
+        user: String,
+        app: String,
+        role: String,
+    },
+    /// Take ROLE on APP away from USER.
+    Revoke {
+        user: String,
+        app: String,
+        role: String,
+    },
+    /// List USER's roles.
+    List { user: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +181,10 @@ impl Admin {
                 .send_json(b),
             ("POST", None) => agent
                 .post(&url)
+                .header("authorization", &self.auth)
+                .send_empty(),
+            ("PUT", None) => agent
+                .put(&url)
                 .header("authorization", &self.auth)
                 .send_empty(),
             ("PUT", Some(b)) => agent
@@ -251,6 +305,7 @@ impl Admin {
                 given_name,
                 family_name,
                 email_verified,
+                admin,
                 password_stdin,
             } => {
                 let mut body = json!({
@@ -260,6 +315,7 @@ impl Admin {
                     "given_name": given_name,
                     "family_name": family_name,
                     "email_verified": email_verified,
+                    "is_admin": admin,
                 });
                 if password_stdin {
                     body["password"] = Value::from(read_stdin_line()?);
@@ -292,6 +348,57 @@ impl Admin {
                 self.call("PUT", &format!("/users/{}/password", enc(&id)), Some(body))?;
                 println!("password set for user {id}");
                 Ok(())
+            }
+        }
+    }
+
+    pub fn app(&self, cmd: AppCommand) -> anyhow::Result<()> {
+        match cmd {
+            AppCommand::Create {
+                slug,
+                name,
+                app_url,
+                client_id,
+                external,
+                internal,
+            } => {
+                let mut body = json!({ "slug": slug, "name": name, "url": app_url });
+                if let Some(c) = client_id {
+                    body["client_id"] = Value::from(c);
+                }
+                if external || internal {
+                    body["external"] = Value::from(external);
+                }
+                Self::print(&self.call("POST", "/apps", Some(body))?)
+            }
+            AppCommand::List => Self::print(&self.call("GET", "/apps", None)?["apps"]),
+            AppCommand::Get { slug } => {
+                Self::print(&self.call("GET", &format!("/apps/{}", enc(&slug)), None)?)
+            }
+            AppCommand::Delete { slug } => {
+                self.call("DELETE", &format!("/apps/{}", enc(&slug)), None)?;
+                println!("deleted app {slug}");
+                Ok(())
+            }
+        }
+    }
+
+    pub fn role(&self, cmd: RoleCommand) -> anyhow::Result<()> {
+        match cmd {
+            RoleCommand::Grant { user, app, role } => {
+                let path = format!("/users/{}/roles/{}/{}", enc(&user), enc(&app), enc(&role));
+                self.call("PUT", &path, None)?;
+                println!("granted {role} on {app} to {user}");
+                Ok(())
+            }
+            RoleCommand::Revoke { user, app, role } => {
+                let path = format!("/users/{}/roles/{}/{}", enc(&user), enc(&app), enc(&role));
+                self.call("DELETE", &path, None)?;
+                println!("revoked {role} on {app} from {user}");
+                Ok(())
+            }
+            RoleCommand::List { user } => {
+                Self::print(&self.call("GET", &format!("/users/{}/roles", enc(&user)), None)?)
             }
         }
     }

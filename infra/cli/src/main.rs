@@ -1,5 +1,5 @@
 //! `edgeid`: the native host (`edgeid serve`) and the admin commands that talk to any host's
-//! admin API (`edgeid client ...`, `edgeid user ...`, `edgeid keys ...`).
+//! admin API (`edgeid client|user|app|role|keys ...`).
 
 mod admin;
 mod serve;
@@ -38,6 +38,12 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(admin::UserCommand),
+    /// Manage applications (dashboard tiles tied to OAuth clients).
+    #[command(subcommand)]
+    App(admin::AppCommand),
+    /// Manage users' roles on applications.
+    #[command(subcommand)]
+    Role(admin::RoleCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
@@ -49,6 +55,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Client(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.client(cmd)),
         Command::User(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.user(cmd)),
+        Command::App(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.app(cmd)),
+        Command::Role(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.role(cmd)),
         Command::Keys(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.keys(cmd)),
     };
     match result {

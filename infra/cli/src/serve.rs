@@ -223,10 +223,17 @@ async fn read_body(mut body: Incoming) -> Option<Vec<u8>> {
     (seen <= edgeid::web::MAX_BODY_BYTES).then_some(buf)
 }
 
+/// Random base64url that never starts with `-`, so a generated token pasted after `--token`
+/// is not taken for an option.
 fn random_b64(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).expect("the OS random source is available");
-    edgeid::crypto::b64url(&buf)
+    loop {
+        let mut buf = vec![0u8; bytes];
+        getrandom::fill(&mut buf).expect("the OS random source is available");
+        let s = edgeid::crypto::b64url(&buf);
+        if !s.starts_with('-') {
+            return s;
+        }
+    }
 }
 
 /// Reads a generated secret, creating it (mode 0600) on first use.

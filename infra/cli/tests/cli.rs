@@ -86,7 +86,8 @@ fn serve(data: &Path, admin_token: Option<&str>) -> (Server, String) {
 
 fn edgeid(url: &str, token: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(BIN)
-        .args(["--url", url, "--token", token])
+        .args(["--url", url])
+        .arg(format!("--token={token}"))
         .args(args)
         .env_remove("EDGEID_URL")
         .env_remove("EDGEID_TOKEN")
@@ -341,4 +342,56 @@ fn user_commands_create_with_password_stdin_list_get_and_delete() {
     assert!(ok && stdout.contains("deleted"));
     let (ok, _, err) = run(&["user", "get", &id]);
     assert!(!ok && err.contains("404"), "{err}");
+}
+
+/// `edgeid app ...` and `edgeid role ...`: the GitLab example of the README.
+#[test]
+fn app_and_role_commands_register_an_app_and_assign_roles() {
+    let data = temp_dir("apps");
+    let (server, _) = serve(&data, Some("cli-app-token"));
+    let run = |args: &[&str]| edgeid(&server.url, "cli-app-token", args);
+    let (ok, _, err) = run(&[
+        "user",
+        "create",
+        "--email",
+        "eve@example.com",
+        "--username",
+        "eve",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, stdout, err) = run(&[
+        "app",
+        "create",
+        "ext-gitlab",
+        "GitLab",
+        "https://gitlab.example.com",
+        "--client-id",
+        "gitlab",
+    ]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("\"external\": true"), "{stdout}");
+    let (ok, _, err) = run(&[
+        "app",
+        "create",
+        "ext-gitlab",
+        "Again",
+        "https://x.example.com",
+    ]);
+    assert!(!ok && err.contains("409"), "{err}");
+
+    let (ok, stdout, err) = run(&["role", "grant", "eve", "ext-gitlab", "admin"]);
+    assert!(ok && stdout.contains("granted"), "{err}");
+    let (ok, stdout, _) = run(&["role", "list", "eve@example.com"]);
+    assert!(
+        ok && stdout.contains("ext-gitlab") && stdout.contains("admin"),
+        "{stdout}"
+    );
+    let (ok, _, err) = run(&["role", "grant", "eve", "no-such-app", "user"]);
+    assert!(!ok && err.contains("404"), "{err}");
+    let (ok, _, _) = run(&["role", "revoke", "eve", "ext-gitlab", "admin"]);
+    assert!(ok);
+    let (ok, stdout, _) = run(&["role", "list", "eve"]);
+    assert!(ok && stdout.contains("\"roles\": []"), "{stdout}");
+    let (ok, stdout, _) = run(&["app", "list"]);
+    assert!(ok && stdout.contains("GitLab"));
 }

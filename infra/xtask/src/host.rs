@@ -135,12 +135,18 @@ pub fn on_path(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
-/// A fresh random token, base64url without padding.
+/// A fresh random token, base64url without padding, never starting with `-` (it would read
+/// as an option after `--token`).
 pub fn random_token(bytes: usize) -> String {
     use base64::Engine as _;
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).expect("the OS random source is available");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+    loop {
+        let mut buf = vec![0u8; bytes];
+        getrandom::fill(&mut buf).expect("the OS random source is available");
+        let s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf);
+        if !s.starts_with('-') {
+            return s;
+        }
+    }
 }
 
 /// Reads a secret kept in `path`, writing `value` there first if the file does not exist, so a

@@ -17,7 +17,7 @@ use crate::grant::{self, Code, Grant};
 use crate::issue::{self, IdTokenParts};
 use crate::ports::{Ports, Sql as _, Statement, UnixTime};
 use crate::session::{FLOW_COOKIE, Session};
-use crate::{Request, Response, user, web};
+use crate::{Request, Response, app, user, web};
 
 const SEAL_CONTEXT: &str = "edgeid/pending-authorization/v1";
 
@@ -180,6 +180,12 @@ pub async fn after_authentication<P: Ports>(
             e,
         )
     };
+    // DESIGN.md: users reach an application only with a role on it; admins reach all.
+    match access_check(ports, client, &session.user_id).await {
+        Ok(None) => {}
+        Ok(Some(page)) => return page_for(settings, page),
+        Err(e) => return fail(e),
+    }
     if !client.skip_consent {
         let granted = match remembered_consent(ports, &session.user_id, &client.client_id).await {
             Ok(g) => g,
@@ -197,6 +203,42 @@ pub async fn after_authentication<P: Ports>(
         }
     }
     respond_to_client(ports, settings, now, client, &areq, session).await
+}
+
+/// Why the user may not continue to this client's app (`None`: they may).
+async fn access_check<P: Ports>(
+    ports: &P,
+    client: &Client,
+    user_id: &str,
+) -> Result<Option<(String, String)>, OAuthError> {
+    let user = user::load(ports.sql(), user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| OAuthError::new(ErrorCode::LoginRequired, "The user must log in."))?;
+    Ok(
+        match app::access(ports.sql(), &user, &client.client_id).await? {
+            app::Access::Denied { app } => Some((app.name, user.username)),
+            app::Access::NoApp | app::Access::Roles { .. } => None,
+        },
+    )
+}
+
+/// The `access_denied` page for a user without a role on the app: a page, not a redirect,
+/// so the user learns why and whom to ask.
+fn page_for(settings: &Settings, (app, username): (String, String)) -> Response {
+    use crate::html::escape;
+    let body = format!(
+        "<h1>No access to {app}</h1>\
+         <p class=\"error\" id=\"error\">access_denied</p>\
+         <p>You are signed in as <strong>{user}</strong>, but your account has no role on \
+         {app}. Ask an administrator to give you access.</p>",
+        app = escape(&app),
+        user = escape(&username),
+    );
+    crate::html::response(
+        http::StatusCode::FORBIDDEN,
+        crate::html::page(&settings.instance_name, "No access", &body),
+    )
 }
 
 /// Issues what the response type asks for and delivers it (RFC 6749 §4.1.2, §4.2.2; OIDC
