@@ -1,5 +1,5 @@
-//! The admin API (`/admin/...`): bearer-authenticated JSON for clients, users and signing
-//! keys.
+//! The admin API (`/admin/...`): bearer-authenticated JSON for clients, users, apps and
+//! roles, signing keys, and the audit log.
 
 use http::{HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
@@ -10,8 +10,8 @@ use crate::config::{Settings, var};
 use crate::crypto::{digest_eq, sha256_hex};
 use crate::jose::Alg;
 use crate::ports::PortError;
-use crate::user::{self, UserInput};
-use crate::{OAuthError, Ports, Request, Response, keys, web};
+use crate::user::{self, UserInput, UserPatch};
+use crate::{OAuthError, Ports, Request, Response, audit, keys, web};
 
 /// An admin API failure, rendered by [`AdminError::into_response`] (the admin API's one
 /// mapping). Codes follow RFC 7591 §3.2.2 where one fits.
@@ -173,6 +173,8 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
             | ["users"]
             | ["users", _]
             | ["users", _, "password"]
+            | ["users", _, "disable" | "enable"]
+            | ["audit"]
             | ["users", _, "roles"]
             | ["users", _, "roles", _, _]
             | ["apps"]
@@ -219,8 +221,15 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
                 .ok_or(AdminError::NotFound)?;
             Ok(web::json(StatusCode::OK, &u))
         }
+        (["users", id], &Method::PATCH) => {
+            update_user(ports, &percent_decode(id)?, json_body(req)?).await
+        }
         (["users", id], &Method::DELETE) => delete_user(ports, &percent_decode(id)?).await,
-        (["users", _], _) => Err(AdminError::MethodNotAllowed("GET, DELETE")),
+        (["users", _], _) => Err(AdminError::MethodNotAllowed("GET, PATCH, DELETE")),
+        (["users", id, action @ ("disable" | "enable")], &Method::POST) => {
+            set_disabled(ports, &percent_decode(id)?, *action == "disable").await
+        }
+        (["users", _, "disable" | "enable"], _) => Err(AdminError::MethodNotAllowed("POST")),
         (["users", id, "password"], &Method::PUT) => {
             set_password(ports, &percent_decode(id)?, json_body(req)?).await
         }
@@ -256,6 +265,8 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
             }
         }
         (["apps", _], _) => Err(AdminError::MethodNotAllowed("GET, DELETE")),
+        (["audit"], &Method::GET) => list_audit(ports, req).await,
+        (["audit"], _) => Err(AdminError::MethodNotAllowed("GET")),
         (["keys"], &Method::GET) => list_keys(ports).await,
         (["keys"], _) => Err(AdminError::MethodNotAllowed("GET")),
         (["keys", "rotate"], &Method::POST) => rotate_keys(ports, req).await,
@@ -387,9 +398,12 @@ fn no_content() -> Response {
     resp
 }
 
+/// `GET /admin/users?q=TEXT`: keyset paging as for clients; `q` keeps the users whose
+/// username, email or name contains TEXT, case-insensitively.
 async fn list_users<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminError> {
     let (after, limit) = paging(req)?;
-    let users = user::list(ports.sql(), &after, limit).await?;
+    let search = query_param(req, "q").unwrap_or_default();
+    let users = user::list(ports.sql(), &after, limit, search.trim()).await?;
     let next = (users.len() as i64 == limit)
         .then(|| users.last().map(|u| u.id.clone()))
         .flatten();
@@ -430,14 +444,98 @@ async fn create_user<P: Ports>(ports: &P, input: UserInput) -> Result<Response, 
             "A user with this email or username already exists.".into(),
         ));
     }
+    audit::record(
+        ports.sql(),
+        now,
+        "user.created",
+        &u.id,
+        serde_json::json!({ "username": u.username, "email": u.email, "is_admin": u.is_admin,
+                            "password_set": password.is_some() }),
+    )
+    .await;
     Ok(web::json(StatusCode::CREATED, &u))
 }
 
-async fn delete_user<P: Ports>(ports: &P, id: &str) -> Result<Response, AdminError> {
-    if !user::delete(ports.sql(), id, ports.now()).await? {
+/// `PATCH /admin/users/{user}` (id, username or email): merges the profile fields with the
+/// create rules; the id (`sub`) never changes.
+async fn update_user<P: Ports>(
+    ports: &P,
+    ident: &str,
+    patch: UserPatch,
+) -> Result<Response, AdminError> {
+    let now = ports.now();
+    let existing = user::resolve(ports.sql(), ident)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    let u = patch
+        .apply(&existing, now)
+        .map_err(|e| AdminError::InvalidRequest(e.0))?;
+    let conflict =
+        || AdminError::Conflict("Another user has this email or username already.".into());
+    for taken in [
+        user::find_by_identifier(ports.sql(), &u.email).await?,
+        user::find_by_identifier(ports.sql(), &u.username).await?,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if taken.id != u.id {
+            return Err(conflict());
+        }
+    }
+    if !user::update(ports.sql(), &u).await? {
+        return Err(conflict());
+    }
+    audit::record(
+        ports.sql(),
+        now,
+        "user.updated",
+        &u.id,
+        serde_json::json!({ "changed": u.changed_fields(&existing) }),
+    )
+    .await;
+    Ok(web::json(StatusCode::OK, &u))
+}
+
+/// `POST /admin/users/{user}/disable|enable`. Disabling ends the user's sessions and revokes
+/// their grants in the same batch; enabling lets them log in again (nothing is restored).
+async fn set_disabled<P: Ports>(
+    ports: &P,
+    ident: &str,
+    disable: bool,
+) -> Result<Response, AdminError> {
+    let now = ports.now();
+    let u = user::resolve(ports.sql(), ident)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    let kind = if disable {
+        user::disable(ports.sql(), &u.id, now).await?;
+        "user.disabled"
+    } else {
+        user::enable(ports.sql(), &u.id, now).await?;
+        "user.enabled"
+    };
+    audit::record(ports.sql(), now, kind, &u.id, serde_json::json!({})).await;
+    Ok(no_content())
+}
+
+async fn delete_user<P: Ports>(ports: &P, ident: &str) -> Result<Response, AdminError> {
+    let now = ports.now();
+    let u = user::resolve(ports.sql(), ident)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    if !user::delete(ports.sql(), &u.id, now).await? {
         return Err(AdminError::NotFound);
     }
-    user::delete_credentials(ports.credentials(), id).await?;
+    user::delete_credentials(ports.credentials(), &u.id).await?;
+    audit::record(
+        ports.sql(),
+        now,
+        "user.deleted",
+        &u.id,
+        serde_json::json!({ "username": u.username, "email": u.email }),
+    )
+    .await;
     Ok(no_content())
 }
 
@@ -449,15 +547,24 @@ struct PasswordInput {
 
 async fn set_password<P: Ports>(
     ports: &P,
-    id: &str,
+    ident: &str,
     input: PasswordInput,
 ) -> Result<Response, AdminError> {
-    user::load(ports.sql(), id)
+    let now = ports.now();
+    let u = user::resolve(ports.sql(), ident)
         .await?
         .ok_or(AdminError::NotFound)?;
     user::check_password(&input.password).map_err(|e| AdminError::InvalidRequest(e.0))?;
     let phc = user::hash_password(ports, &input.password)?;
-    user::set_password(ports.credentials(), id, &phc, ports.now()).await?;
+    user::set_password(ports.credentials(), &u.id, &phc, now).await?;
+    audit::record(
+        ports.sql(),
+        now,
+        "password.set",
+        &u.id,
+        serde_json::json!({ "by": "admin" }),
+    )
+    .await;
     Ok(no_content())
 }
 
@@ -512,5 +619,61 @@ async fn change_role<P: Ports>(
     } else if !app::revoke(ports.sql(), &u.id, slug, role).await? {
         return Err(AdminError::NotFound);
     }
+    audit::record(
+        ports.sql(),
+        ports.now(),
+        if grant {
+            "role.granted"
+        } else {
+            "role.revoked"
+        },
+        &u.id,
+        serde_json::json!({ "app": slug, "role": role }),
+    )
+    .await;
     Ok(no_content())
+}
+
+/// One query parameter's value, if present.
+fn query_param(req: &Request, name: &str) -> Option<String> {
+    form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `GET /admin/audit?after=ID&limit=N&kind=K&subject=S`: newest first; `next` is the id to
+/// pass as `after` for the following (older) page. `subject` may name a user by id,
+/// username or email.
+async fn list_audit<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminError> {
+    let (after, limit) = paging(req)?;
+    let after = if after.is_empty() {
+        0
+    } else {
+        after
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| AdminError::InvalidRequest("after must be an event id".into()))?
+    };
+    let kind = query_param(req, "kind").unwrap_or_default();
+    let mut subject = query_param(req, "subject").unwrap_or_default();
+    if !subject.is_empty()
+        && let Some(u) = user::resolve(ports.sql(), &subject).await?
+    {
+        subject = u.id;
+    }
+    let q = audit::AuditQuery {
+        after,
+        limit,
+        kind,
+        subject,
+    };
+    let events = audit::list(ports.sql(), &q).await?;
+    let next = (events.len() as i64 == limit)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
+    Ok(web::json(
+        StatusCode::OK,
+        &serde_json::json!({ "events": events, "next": next }),
+    ))
 }

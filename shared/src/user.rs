@@ -47,6 +47,89 @@ pub struct UserInput {
     pub password: Option<String>,
 }
 
+/// A change to a user as the admin API receives it (`PATCH /admin/users/{user}`): a JSON merge
+/// (RFC 7396) of the profile fields. An absent member leaves the field as it is; `null` clears
+/// the optional names (and is refused for `email` and `username` by the usual validation).
+/// `id` (the `sub`), `disabled` (its own endpoints) and `password` are not patchable.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default, deserialize_with = "present")]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub given_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub family_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub email_verified: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "present")]
+    pub is_admin: Option<Option<bool>>,
+}
+
+/// Tells a member given as `null` (`Some(None)`) from an absent one (`None`, the default).
+fn present<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl UserPatch {
+    /// Merges the patch over `existing` and validates the result with the rules of
+    /// [`UserInput::validate`], so a user can never be updated into a state create refuses.
+    /// `id` and `created_at` are kept, `updated_at` becomes `now`.
+    pub fn apply(self, existing: &User, now: UnixTime) -> Result<User, InvalidUser> {
+        fn merge<T: Default>(patch: Option<Option<T>>, current: T) -> T {
+            match patch {
+                None => current,
+                Some(v) => v.unwrap_or_default(),
+            }
+        }
+        let input = UserInput {
+            email: merge(self.email, existing.email.clone()),
+            username: merge(self.username, existing.username.clone()),
+            name: merge(self.name, existing.name.clone()),
+            given_name: merge(self.given_name, existing.given_name.clone()),
+            family_name: merge(self.family_name, existing.family_name.clone()),
+            email_verified: merge(self.email_verified, existing.email_verified),
+            is_admin: merge(self.is_admin, existing.is_admin),
+            disabled: existing.disabled,
+            password: None,
+        };
+        let (mut user, _) = input.validate(existing.id.clone(), now)?;
+        user.created_at = existing.created_at;
+        Ok(user)
+    }
+}
+
+impl User {
+    /// The names of the profile fields that differ between `self` and `other` (for the audit
+    /// log, which records which fields changed, not their values).
+    pub fn changed_fields(&self, other: &User) -> Vec<&'static str> {
+        [
+            ("email", self.email != other.email),
+            ("username", self.username != other.username),
+            ("name", self.name != other.name),
+            ("given_name", self.given_name != other.given_name),
+            ("family_name", self.family_name != other.family_name),
+            (
+                "email_verified",
+                self.email_verified != other.email_verified,
+            ),
+            ("is_admin", self.is_admin != other.is_admin),
+            ("disabled", self.disabled != other.disabled),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect()
+    }
+}
+
 /// Why a user record was refused; the message is safe to show to the admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidUser(pub String);
@@ -180,13 +263,46 @@ pub async fn resolve(sql: &impl Sql, ident: &str) -> Result<Option<User>, PortEr
     }
 }
 
-pub async fn list(sql: &impl Sql, after: &str, limit: i64) -> Result<Vec<User>, PortError> {
+/// One page of users ordered by id (keyset paging: `after` is the last id of the previous
+/// page). A non-empty `search` keeps the users whose username, email or name contains it,
+/// case-insensitively (SQLite's `LIKE` folds ASCII case), with `%`, `_` and `\` in it matched
+/// literally.
+pub async fn list(
+    sql: &impl Sql,
+    after: &str,
+    limit: i64,
+    search: &str,
+) -> Result<Vec<User>, PortError> {
     const Q: &str = "SELECT id, email, username, name, given_name, family_name, email_verified, \
-        is_admin, disabled, created_at, updated_at FROM users WHERE id > ? ORDER BY id LIMIT ?";
+        is_admin, disabled, created_at, updated_at FROM users WHERE id > ?1 \
+        AND (?2 = '' OR username LIKE ?2 ESCAPE '\\' OR email LIKE ?2 ESCAPE '\\' \
+             OR name LIKE ?2 ESCAPE '\\') \
+        ORDER BY id LIMIT ?3";
+    debug_assert!(Q.contains(COLUMNS));
+    let pattern = if search.is_empty() {
+        String::new()
+    } else {
+        format!("%{}%", like_escape(search))
+    };
     let rows = sql
-        .query(Statement::new(Q, vec![after.into(), limit.into()]))
+        .query(Statement::new(
+            Q,
+            vec![after.into(), pattern.into(), limit.into()],
+        ))
         .await?;
     rows.iter().map(from_row).collect()
+}
+
+/// Escapes `LIKE` wildcards (with `\` as the `ESCAPE` character) so user text matches literally.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Inserts a user; `Ok(false)` when the email or username is taken.
@@ -215,6 +331,63 @@ pub async fn insert(sql: &impl Sql, u: &User) -> Result<bool, PortError> {
         Err(e) if e.kind == PortErrorKind::Conflict => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Writes a user's profile over the stored one (same id); `Ok(false)` when the new email or
+/// username is taken by another user.
+pub async fn update(sql: &impl Sql, u: &User) -> Result<bool, PortError> {
+    const Q: &str = "UPDATE users SET email = ?, username = ?, name = ?, given_name = ?, \
+        family_name = ?, email_verified = ?, is_admin = ?, updated_at = ? WHERE id = ?";
+    let stmt = Statement::new(
+        Q,
+        vec![
+            u.email.as_str().into(),
+            u.username.as_str().into(),
+            u.name.as_str().into(),
+            u.given_name.as_str().into(),
+            u.family_name.as_str().into(),
+            u.email_verified.into(),
+            u.is_admin.into(),
+            u.updated_at.into(),
+            u.id.as_str().into(),
+        ],
+    );
+    match sql.query(stmt).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind == PortErrorKind::Conflict => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Disables a user, ending their sessions and revoking their grants (so their refresh tokens
+/// stop rotating and their access tokens stop being accepted) in the same batch: a disabled
+/// user keeps nothing that still works.
+pub async fn disable(sql: &impl Sql, id: &str, now: UnixTime) -> Result<(), PortError> {
+    sql.batch(vec![
+        Statement::new(
+            "UPDATE users SET disabled = 1, updated_at = ? WHERE id = ?",
+            vec![now.into(), id.into()],
+        ),
+        Statement::new(
+            "UPDATE sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL",
+            vec![now.into(), id.into()],
+        ),
+        Statement::new(
+            "UPDATE grants SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+            vec![now.into(), id.into()],
+        ),
+    ])
+    .await
+}
+
+/// Lets a disabled user log in again. What disabling ended stays ended.
+pub async fn enable(sql: &impl Sql, id: &str, now: UnixTime) -> Result<(), PortError> {
+    sql.query(Statement::new(
+        "UPDATE users SET disabled = 0, updated_at = ? WHERE id = ?",
+        vec![now.into(), id.into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Deletes a user with their sessions, consents and grants (which revokes their refresh
@@ -375,5 +548,34 @@ mod tests {
         ] {
             assert!(bad.validate("id".into(), 1).is_err());
         }
+    }
+
+    #[test]
+    fn a_patch_is_validated_with_the_create_rules_and_keeps_id_and_created_at() {
+        let (existing, _) = UserInput {
+            email: "a@example.com".into(),
+            username: "alice".into(),
+            name: "Alice".into(),
+            ..Default::default()
+        }
+        .validate("sub-1".into(), 1)
+        .unwrap();
+        let patch: UserPatch =
+            serde_json::from_str(r#"{"email": " b@example.com ", "name": null}"#).unwrap();
+        let u = patch.apply(&existing, 5).unwrap();
+        assert_eq!((u.id.as_str(), u.created_at, u.updated_at), ("sub-1", 1, 5));
+        assert_eq!((u.email.as_str(), u.name.as_str()), ("b@example.com", ""));
+        assert_eq!(u.username, "alice");
+        assert_eq!(u.changed_fields(&existing), ["email", "name"]);
+        for bad in [r#"{"email": null}"#, r#"{"username": "a b"}"#] {
+            let patch: UserPatch = serde_json::from_str(bad).unwrap();
+            assert!(patch.apply(&existing, 5).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<UserPatch>(r#"{"id": "x"}"#).is_err());
+    }
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(like_escape(r"50%_a\b"), r"50\%\_a\\b");
     }
 }

@@ -41,6 +41,14 @@ pub async fn exchange<P: Ports>(
             // authorization server MUST deny the request and SHOULD revoke (when possible) all
             // tokens previously issued based on that authorization code."
             grant::revoke_grant(ports.sql(), &grant_id, now).await?;
+            crate::audit::record_replay(
+                ports.sql(),
+                now,
+                "code.replay",
+                &grant_id,
+                &client.client_id,
+            )
+            .await;
             return Err(invalid_grant(
                 "The authorization code has already been used.",
             ));

@@ -25,6 +25,14 @@ pub async fn exchange<P: Ports>(
         Redeemed::Won(r) => r,
         Redeemed::Replayed { grant_id } => {
             grant::revoke_grant(ports.sql(), &grant_id, now).await?;
+            crate::audit::record_replay(
+                ports.sql(),
+                now,
+                "refresh.reuse",
+                &grant_id,
+                &client.client_id,
+            )
+            .await;
             return Err(invalid_grant(
                 "The refresh token has already been used; its authorization is now revoked.",
             ));
