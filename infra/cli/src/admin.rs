@@ -81,13 +81,58 @@ pub enum UserCommand {
         password_stdin: bool,
     },
     /// List users.
-    List,
+    List {
+        /// Only users whose username, email or name contains TEXT (case-insensitive).
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+    },
     /// Show one user by id.
     Get { id: String },
+    /// Change USER's (id, username or email) profile; only the options given change, the id
+    /// (`sub`) never does.
+    Update {
+        user: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        username: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        given_name: Option<String>,
+        #[arg(long)]
+        family_name: Option<String>,
+        #[arg(long, value_name = "true|false")]
+        email_verified: Option<bool>,
+        /// Make (true) or unmake (false) a global admin.
+        #[arg(long, value_name = "true|false")]
+        admin: Option<bool>,
+    },
+    /// Disable USER: login is refused, their sessions end and their tokens are revoked.
+    Disable { user: String },
+    /// Enable a disabled USER: they can log in again.
+    Enable { user: String },
     /// Delete a user with their sessions, consents and tokens.
     Delete { id: String },
     /// Set a user's password, read from standard input.
     SetPassword { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List security events, newest first.
+    List {
+        /// Only events of this kind (login.failure, user.disabled, code.replay, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only events about this user (id, username or email) or subject.
+        #[arg(long)]
+        subject: Option<String>,
+        /// At most this many events (all when omitted).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +234,10 @@ impl Admin {
                 .send_empty(),
             ("PUT", Some(b)) => agent
                 .put(&url)
+                .header("authorization", &self.auth)
+                .send_json(b),
+            ("PATCH", Some(b)) => agent
+                .patch(&url)
                 .header("authorization", &self.auth)
                 .send_json(b),
             (m, _) => bail!("unsupported method {m}"),
@@ -322,11 +371,15 @@ impl Admin {
                 }
                 Self::print(&self.call("POST", "/users", Some(body))?)
             }
-            UserCommand::List => {
+            UserCommand::List { search } => {
+                let q = search
+                    .map(|s| format!("&q={}", enc(&s)))
+                    .unwrap_or_default();
                 let mut after = String::new();
                 let mut all = Vec::new();
                 loop {
-                    let page = self.call("GET", &format!("/users?after={}", enc(&after)), None)?;
+                    let page =
+                        self.call("GET", &format!("/users?after={}{q}", enc(&after)), None)?;
                     all.extend(page["users"].as_array().cloned().unwrap_or_default());
                     match page["next"].as_str() {
                         Some(n) => after = n.to_owned(),
@@ -337,6 +390,45 @@ impl Admin {
             }
             UserCommand::Get { id } => {
                 Self::print(&self.call("GET", &format!("/users/{}", enc(&id)), None)?)
+            }
+            UserCommand::Update {
+                user,
+                email,
+                username,
+                name,
+                given_name,
+                family_name,
+                email_verified,
+                admin,
+            } => {
+                let mut body = serde_json::Map::new();
+                let mut put = |k: &str, v: Option<Value>| {
+                    if let Some(v) = v {
+                        body.insert(k.to_owned(), v);
+                    }
+                };
+                put("email", email.map(Value::from));
+                put("username", username.map(Value::from));
+                put("name", name.map(Value::from));
+                put("given_name", given_name.map(Value::from));
+                put("family_name", family_name.map(Value::from));
+                put("email_verified", email_verified.map(Value::from));
+                put("is_admin", admin.map(Value::from));
+                if body.is_empty() {
+                    bail!("nothing to change: give at least one option");
+                }
+                let path = format!("/users/{}", enc(&user));
+                Self::print(&self.call("PATCH", &path, Some(Value::Object(body)))?)
+            }
+            UserCommand::Disable { user } => {
+                self.call("POST", &format!("/users/{}/disable", enc(&user)), None)?;
+                println!("disabled user {user}");
+                Ok(())
+            }
+            UserCommand::Enable { user } => {
+                self.call("POST", &format!("/users/{}/enable", enc(&user)), None)?;
+                println!("enabled user {user}");
+                Ok(())
             }
             UserCommand::Delete { id } => {
                 self.call("DELETE", &format!("/users/{}", enc(&id)), None)?;
@@ -399,6 +491,38 @@ impl Admin {
             }
             RoleCommand::List { user } => {
                 Self::print(&self.call("GET", &format!("/users/{}/roles", enc(&user)), None)?)
+            }
+        }
+    }
+
+    pub fn audit(&self, cmd: AuditCommand) -> anyhow::Result<()> {
+        match cmd {
+            AuditCommand::List {
+                kind,
+                subject,
+                limit,
+            } => {
+                let mut filter = String::new();
+                if let Some(k) = kind {
+                    filter.push_str(&format!("&kind={}", enc(&k)));
+                }
+                if let Some(s) = subject {
+                    filter.push_str(&format!("&subject={}", enc(&s)));
+                }
+                let wanted = limit.unwrap_or(usize::MAX);
+                let mut all: Vec<Value> = Vec::new();
+                let mut after = String::new();
+                while all.len() < wanted {
+                    let page_size = (wanted - all.len()).min(500);
+                    let path = format!("/audit?limit={page_size}&after={after}{filter}");
+                    let page = self.call("GET", &path, None)?;
+                    all.extend(page["events"].as_array().cloned().unwrap_or_default());
+                    match page["next"].as_i64() {
+                        Some(n) => after = n.to_string(),
+                        None => break,
+                    }
+                }
+                Self::print(&Value::Array(all))
             }
         }
     }

@@ -1,5 +1,5 @@
 //! `edgeid`: the native host (`edgeid serve`) and the admin commands that talk to any host's
-//! admin API (`edgeid client|user|app|role|keys ...`).
+//! admin API (`edgeid client|user|app|role|keys|audit ...`).
 
 mod admin;
 mod serve;
@@ -47,6 +47,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Read the audit log of security events.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::App(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.app(cmd)),
         Command::Role(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.role(cmd)),
         Command::Keys(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.keys(cmd)),
+        Command::Audit(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.audit(cmd)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -395,3 +395,91 @@ fn app_and_role_commands_register_an_app_and_assign_roles() {
     let (ok, stdout, _) = run(&["app", "list"]);
     assert!(ok && stdout.contains("GitLab"));
 }
+
+/// `edgeid user update|disable|enable|list --search` and `edgeid audit list` (issue 4).
+#[test]
+fn user_update_disable_enable_search_and_audit_list() {
+    let data = temp_dir("user-admin");
+    let (server, _) = serve(&data, Some("cli-audit-token"));
+    let run = |args: &[&str]| edgeid(&server.url, "cli-audit-token", args);
+    for (email, username) in [("fay@example.com", "fay"), ("gus@other.test", "gus")] {
+        let (ok, _, err) = run(&["user", "create", "--email", email, "--username", username]);
+        assert!(ok, "{err}");
+    }
+    let (ok, stdout, _) = run(&["user", "get", "fay"]);
+    assert!(ok, "{stdout}");
+    let id = serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (ok, stdout, err) = run(&[
+        "user",
+        "update",
+        "fay",
+        "--email",
+        "fay@new.example",
+        "--name",
+        "Fay Wray",
+        "--email-verified",
+        "true",
+        "--admin",
+        "false",
+    ]);
+    assert!(ok, "{err}");
+    let updated: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(updated["id"], id.as_str(), "the sub never changes");
+    assert_eq!(updated["email"], "fay@new.example");
+    assert_eq!(updated["name"], "Fay Wray");
+    assert_eq!(updated["email_verified"], true);
+    let (ok, _, err) = run(&["user", "update", "fay", "--username", "GUS"]);
+    assert!(!ok && err.contains("409"), "{err}");
+    let (ok, _, err) = run(&["user", "update", "fay", "--email", "nope"]);
+    assert!(!ok && err.contains("400"), "{err}");
+    let (ok, _, err) = run(&["user", "update", "fay"]);
+    assert!(!ok && err.contains("nothing to change"), "{err}");
+
+    let (ok, stdout, _) = run(&["user", "list", "--search", "NEW.EXAMPLE"]);
+    let found: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(ok && found.as_array().unwrap().len() == 1 && found[0]["id"] == id.as_str());
+    let (ok, stdout, _) = run(&["user", "list", "--search", "no-such-user"]);
+    assert!(ok && stdout.trim() == "[]", "{stdout}");
+
+    let (ok, stdout, err) = run(&["user", "disable", "fay@new.example"]);
+    assert!(ok && stdout.contains("disabled"), "{err}");
+    let (_, stdout, _) = run(&["user", "get", &id]);
+    assert!(stdout.contains("\"disabled\": true"), "{stdout}");
+    let (ok, stdout, err) = run(&["user", "enable", "fay"]);
+    assert!(ok && stdout.contains("enabled"), "{err}");
+    let (_, stdout, _) = run(&["user", "get", &id]);
+    assert!(stdout.contains("\"disabled\": false"), "{stdout}");
+    let (ok, _, err) = run(&["user", "disable", "nobody"]);
+    assert!(!ok && err.contains("404"), "{err}");
+
+    let (ok, stdout, err) = run(&["audit", "list", "--subject", "fay"]);
+    assert!(ok, "{err}");
+    let events: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "user.enabled",
+            "user.disabled",
+            "user.updated",
+            "user.created"
+        ],
+        "newest first"
+    );
+    let (ok, stdout, _) = run(&["audit", "list", "--kind", "user.created", "--limit", "1"]);
+    let events: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(ok && events.as_array().unwrap().len() == 1);
+    assert_eq!(
+        events[0]["detail"]["username"], "gus",
+        "the newest creation"
+    );
+}
