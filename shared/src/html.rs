@@ -119,6 +119,17 @@ pub fn error_page(instance: &str, status: StatusCode, code: &str, description: &
     response(status, page(instance, "Error", &body))
 }
 
+/// RFC 6797: browser-facing responses of an https issuer tell the browser to use https only.
+pub fn with_hsts(mut resp: Response, settings: &crate::config::Settings) -> Response {
+    if settings.issuer.secure_cookies() {
+        resp.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    resp
+}
+
 /// A static asset response (long-cached: the paths never change meaning within a release).
 pub fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut resp = Response::new(body.as_bytes().to_vec());

@@ -25,6 +25,7 @@ pub mod login;
 pub mod ports;
 pub mod schema;
 pub mod session;
+pub mod throttle;
 pub mod token;
 pub mod user;
 pub mod userinfo;

@@ -15,6 +15,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_apps.sql",
         include_str!("../../infra/migrations/0003_apps.sql"),
     ),
+    (
+        "0004_throttle.sql",
+        include_str!("../../infra/migrations/0004_throttle.sql"),
+    ),
 ];
 
 /// Migrations of the credentials database (password hashes; DESIGN.md keeps them apart so

@@ -638,7 +638,12 @@ fn users_reach_an_app_only_with_a_role_and_get_their_roles_as_claims() {
     assert!(text(&resp).contains("access_denied") && text(&resp).contains("The RP"));
     assert!(resp.headers().get("location").is_none());
 
-    let put = admin(&host, "PUT", "/admin/users/alice/roles/ext-rp/user", json!({}));
+    let put = admin(
+        &host,
+        "PUT",
+        "/admin/users/alice/roles/ext-rp/user",
+        json!({}),
+    );
     assert_eq!(put.status(), 204, "{}", text(&put));
     let resp = browser.get(&url);
     let body = json_of(&redeem(&host, &callback(&resp)["code"]));
@@ -648,9 +653,19 @@ fn users_reach_an_app_only_with_a_role_and_get_their_roles_as_claims() {
     let info = json_of(&userinfo(&host, body["access_token"].as_str().unwrap()));
     assert_eq!(info["stackspin_roles"], json!(["user"]));
 
-    let roles = json_of(&admin(&host, "GET", &format!("/admin/users/{sub}/roles"), json!({})));
+    let roles = json_of(&admin(
+        &host,
+        "GET",
+        &format!("/admin/users/{sub}/roles"),
+        json!({}),
+    ));
     assert_eq!(roles["roles"], json!([{"app": "ext-rp", "role": "user"}]));
-    let del = admin(&host, "DELETE", "/admin/users/alice@example.com/roles/ext-rp/user", json!({}));
+    let del = admin(
+        &host,
+        "DELETE",
+        "/admin/users/alice@example.com/roles/ext-rp/user",
+        json!({}),
+    );
     assert_eq!(del.status(), 204);
     let resp = browser.get(&url);
     assert_eq!(resp.status(), 403, "the role is gone");
@@ -671,4 +686,56 @@ fn users_reach_an_app_only_with_a_role_and_get_their_roles_as_claims() {
     let id = claims(body["id_token"].as_str().unwrap());
     assert_eq!(id["stackspin_roles"], json!(["admin"]));
     assert_eq!(id["groups"], json!(["admin"]));
+}
+
+#[test]
+fn repeated_failures_are_throttled_the_same_way_whether_or_not_the_account_exists() {
+    let (host, _) = setup(json!({"skip_consent": true}));
+    for name in ["alice", "nobody-here"] {
+        let browser = Browser::new(&host);
+        let start = browser.get(&authorize_url(""));
+        for _ in 0..5 {
+            assert_eq!(browser.login(&start, name, "wrong-password").status(), 401);
+        }
+        // Past the free attempts: answered without checking the password, even a right one.
+        let resp = browser.login(&start, name, "wonderland-42");
+        assert_eq!(resp.status(), 429, "{}", text(&resp));
+        assert!(resp.headers().contains_key("retry-after"));
+        assert!(text(&resp).contains("Too many failed attempts"));
+        host.clock.advance(2);
+    }
+    let browser = Browser::new(&host);
+    let start = browser.get(&authorize_url(""));
+    let resp = browser.login(&start, "alice", "wonderland-42");
+    assert_eq!(
+        resp.status(),
+        303,
+        "after the back-off the right password works"
+    );
+
+    // Many failures in a row lock the account name in SQL, beyond the KV counters.
+    // (A fresh request each time: the sealed one expires after 30 minutes.)
+    for _ in 0..edgeid::throttle::LOCK_AFTER {
+        host.clock.advance(16 * 60);
+        let start = browser.get(&authorize_url("&prompt=login"));
+        assert_eq!(
+            browser.login(&start, "alice", "wrong-password").status(),
+            401
+        );
+    }
+    // Even with the KV counters lost.
+    use edgeid::ports::Kv as _;
+    let account = edgeid::crypto::sha256_hex(b"alice");
+    block_on(host.kv.delete(&format!("throttle:v1:acct:{account}"))).unwrap();
+    block_on(host.kv.delete("throttle:v1:addr:unknown")).unwrap();
+    host.clock.advance(16 * 60);
+    let start = browser.get(&authorize_url("&prompt=login"));
+    let resp = browser.login(&start, "alice", "wonderland-42");
+    assert_eq!(resp.status(), 429, "locked: {}", text(&resp));
+    host.clock.advance(edgeid::throttle::LOCK_SECONDS);
+    let start = browser.get(&authorize_url("&prompt=login"));
+    assert_eq!(
+        browser.login(&start, "alice", "wonderland-42").status(),
+        303
+    );
 }

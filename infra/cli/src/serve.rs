@@ -160,7 +160,7 @@ fn serve_thread(
     local.block_on(&rt, async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         loop {
-            let (stream, _) = match listener.accept().await {
+            let (stream, peer) = match listener.accept().await {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("edgeid: accept: {e}");
@@ -173,7 +173,9 @@ fn serve_thread(
                 let io = hyper_util::rt::TokioIo::new(stream);
                 let service = hyper::service::service_fn(move |req| {
                     let ports = ports.clone();
-                    async move { Ok::<_, std::convert::Infallible>(respond(&ports, req).await) }
+                    async move {
+                        Ok::<_, std::convert::Infallible>(respond(&ports, req, peer).await)
+                    }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(io, service)
@@ -186,12 +188,14 @@ fn serve_thread(
 async fn respond(
     ports: &NativePorts,
     req: hyper::Request<Incoming>,
+    peer: SocketAddr,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let resp = match read_body(body).await {
         None => edgeid::web::payload_too_large(),
         Some(body) => {
-            let req = http::Request::from_parts(parts, body);
+            let mut req = http::Request::from_parts(parts, body);
+            edgeid::throttle::set_client_addr(&mut req, Some(&peer.to_string()));
             match Function::for_path(req.uri().path()) {
                 Some(f) => edgeid::handle(f, ports, req).await,
                 None => edgeid::web::not_found(),

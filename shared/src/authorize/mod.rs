@@ -31,9 +31,10 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
         Ok(s) => s,
         Err(e) => return respond::error_page("edgeid", e),
     };
-    authorize(ports, &settings, &req)
+    let resp = authorize(ports, &settings, &req)
         .await
-        .unwrap_or_else(|Unverified(e)| respond::error_page(&settings.instance_name, e))
+        .unwrap_or_else(|Unverified(e)| respond::error_page(&settings.instance_name, e));
+    crate::html::with_hsts(resp, &settings)
 }
 
 async fn authorize<P: Ports>(

@@ -15,7 +15,7 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::html;
 use crate::ports::UnixTime;
 use crate::session::{self, AMR_PASSWORD};
-use crate::{Ports, Request, Response, audit, user, web};
+use crate::{Ports, Request, Response, audit, throttle, user, web};
 
 pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
     let path = req.uri().path().to_owned();
@@ -42,7 +42,8 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
         ("/consent", true) => consent_submit(ports, &settings, &req, now).await,
         _ => logout::handle(ports, &settings, &req, now).await,
     };
-    result.unwrap_or_else(|e| respond::error_page(&settings.instance_name, e))
+    let resp = result.unwrap_or_else(|e| respond::error_page(&settings.instance_name, e));
+    html::with_hsts(resp, &settings)
 }
 
 /// The sealed pending request a page carries (`request`, in the query or the form), opened and
@@ -93,6 +94,27 @@ async fn login_submit<P: Ports>(
     let (sealed, areq, client) = pending(ports, req, &form, now).await?;
     let identifier = form.get("identifier").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("");
+    let addr = throttle::client_addr(req);
+    if let throttle::Verdict::Wait(seconds) =
+        throttle::check(ports, &identifier, &addr, now).await?
+    {
+        let message = format!(
+            "Too many failed attempts. Wait {} before trying again.",
+            pages::duration(seconds)
+        );
+        let mut resp = pages::login(
+            settings,
+            &client,
+            &sealed,
+            &identifier,
+            Some(&message),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+        if let Ok(v) = http::HeaderValue::from_str(&seconds.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(resp);
+    }
 
     let found = if identifier.is_empty() {
         None
@@ -108,6 +130,7 @@ async fn login_submit<P: Ports>(
     let user = match found {
         Some(u) if verified && !u.disabled => u,
         other => {
+            throttle::failed(ports, &identifier, &addr, now).await?;
             audit::record(
                 ports.sql(),
                 now,
@@ -126,6 +149,7 @@ async fn login_submit<P: Ports>(
             ));
         }
     };
+    throttle::succeeded(ports, &identifier, &addr).await;
     // A fresh login replaces the browser's previous session (prompt=login, another user).
     if let Some(old) = session::current(ports.sql(), req, now).await? {
         session::end(ports.sql(), &old.token_sha256, now).await?;

@@ -142,3 +142,12 @@ pub fn still_signed_in(settings: &Settings) -> Response {
         html::page(&settings.instance_name, "Signed in", body),
     )
 }
+
+/// "42 seconds", "3 minutes": for throttling messages.
+pub fn duration(seconds: i64) -> String {
+    match seconds {
+        ..=1 => "1 second".to_owned(),
+        2..=90 => format!("{seconds} seconds"),
+        _ => format!("{} minutes", (seconds + 59) / 60),
+    }
+}

@@ -61,10 +61,14 @@ async fn into_core_request(req: &mut worker::Request) -> Result<Option<crate::Re
     for (name, value) in req.headers().entries() {
         builder = builder.header(name, value);
     }
+    // Cloudflare's edge sets `CF-Connecting-IP`; a client cannot.
+    let addr = req.headers().get("cf-connecting-ip").ok().flatten();
     let Some(body) = read_body(req).await? else {
         return Ok(None);
     };
-    builder.body(body).map(Some).map_err(|e| e.to_string())
+    let mut core = builder.body(body).map_err(|e| e.to_string())?;
+    crate::throttle::set_client_addr(&mut core, addr.as_deref());
+    Ok(Some(core))
 }
 
 /// Reads the body as a stream, keeping at most the core's limit (`None` beyond it). An

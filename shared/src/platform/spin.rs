@@ -46,7 +46,14 @@ fn into_core_request(req: spin_sdk::http::Request) -> anyhow::Result<crate::Requ
     for (name, value) in req.headers() {
         builder = builder.header(name, value.as_bytes());
     }
-    Ok(builder.body(req.into_body())?)
+    // Spin sets `spin-client-addr` from the connection.
+    let addr = req
+        .header("spin-client-addr")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let mut core = builder.body(req.into_body())?;
+    crate::throttle::set_client_addr(&mut core, addr.as_deref());
+    Ok(core)
 }
 
 /// spin-sdk's `Response` keeps one value per header name. Repeated fields are joined with
