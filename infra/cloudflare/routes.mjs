@@ -15,6 +15,6 @@ export const ROUTES = {
   authorize: ["/oauth2/auth*"],
   token: ["/oauth2/token*", "/oauth2/revoke*", "/oauth2/introspect*"],
   userinfo: ["/userinfo*"],
-  login: ["/login*", "/consent*", "/logout*", "/oauth2/sessions/logout*", "/assets/*"],
+  login: ["/login*", "/settings*", "/consent*", "/logout*", "/oauth2/sessions/logout*", "/assets/*"],
   admin: ["/admin*"],
 };

@@ -43,6 +43,17 @@ button{margin-top:1.25rem;padding:.6rem 1.2rem;border:0;border-radius:6px;backgr
 button.secondary{background:#e6e8eb;color:var(--fg)}
 .error{color:var(--err);font-weight:600}
 ul.scopes{padding-left:1.2rem}
+h2{font-size:1.1rem;margin:2rem 0 .5rem;padding-top:1rem;border-top:1px solid #d0d7de}
+p.hint{margin:0 0 .25rem;font-size:.9rem}
+p.notice{padding:.6rem;border-radius:6px;background:#e6f4ea}
+ul.items{list-style:none;padding:0}
+ul.items li{display:flex;flex-wrap:wrap;gap:.5rem;justify-content:space-between;align-items:center;padding:.5rem 0;border-bottom:1px solid #eaeef2}
+ul.items li button{margin-top:0}
+ul.codes{columns:2;font-size:1.05rem}
+a.button{display:inline-block;padding:.6rem 1.2rem;border-radius:6px;background:var(--accent);color:#fff;text-decoration:none}
+figure.qr{margin:1rem 0}
+figure.qr svg{width:200px;height:200px}
+code.secret{word-break:break-all}
 @media (max-width:30rem){main{margin:0;border-radius:0;min-height:100vh}}
 "#;
 

@@ -27,6 +27,7 @@ pub mod schema;
 pub mod session;
 pub mod throttle;
 pub mod token;
+pub mod totp;
 pub mod user;
 pub mod userinfo;
 pub mod web;
@@ -55,7 +56,8 @@ pub enum Function {
     Token,
     /// `GET`/`POST /userinfo`
     Userinfo,
-    /// `/login`, `/consent`, `/logout`, `/oauth2/sessions/logout`, `/assets/...`
+    /// `/login`, `/login/totp`, `/consent`, `/logout`, `/oauth2/sessions/logout`,
+    /// `/settings...`, `/assets/...`
     Login,
     /// `/admin/...`
     Admin,
@@ -81,7 +83,10 @@ impl Function {
             "/oauth2/auth" => Some(Function::Authorize),
             "/oauth2/token" | "/oauth2/revoke" | "/oauth2/introspect" => Some(Function::Token),
             "/userinfo" => Some(Function::Userinfo),
-            "/login" | "/consent" | "/logout" | "/oauth2/sessions/logout" => Some(Function::Login),
+            "/login" | "/login/totp" | "/consent" | "/logout" | "/oauth2/sessions/logout" => {
+                Some(Function::Login)
+            }
+            p if p == "/settings" || p.starts_with("/settings/") => Some(Function::Login),
             p if p.starts_with("/assets/") => Some(Function::Login),
             p if p == "/admin" || p.starts_with("/admin/") => Some(Function::Admin),
             _ => None,

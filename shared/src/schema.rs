@@ -23,7 +23,13 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
 
 /// Migrations of the credentials database (password hashes; DESIGN.md keeps them apart so
 /// only login, recovery and admin can read them).
-pub const CREDENTIALS_MIGRATIONS: &[(&str, &str)] = &[(
-    "credentials/0001_init.sql",
-    include_str!("../../infra/migrations/credentials/0001_init.sql"),
-)];
+pub const CREDENTIALS_MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "credentials/0001_init.sql",
+        include_str!("../../infra/migrations/credentials/0001_init.sql"),
+    ),
+    (
+        "credentials/0002_totp.sql",
+        include_str!("../../infra/migrations/credentials/0002_totp.sql"),
+    ),
+];

@@ -1,21 +1,25 @@
-//! The login function: the login page, the consent page, logout (RP-initiated and direct),
-//! and the stylesheet. It is the only browser-facing function granted the credentials
+//! The login function: the login page (password, then the TOTP step when enrolled), the
+//! consent page, logout (RP-initiated and direct), the settings pages, and the stylesheet. It is the only browser-facing function granted the credentials
 //! database (DESIGN.md).
 
 mod logout;
 mod pages;
+mod settings;
 
 use http::{Method, StatusCode, header};
+use serde::{Deserialize, Serialize};
 
 use crate::authorize::request::AuthorizeRequest;
 use crate::authorize::{complete, respond};
 use crate::client::{self, Client};
-use crate::config::Settings;
+use crate::config::{self, Settings};
+use crate::crypto::sha256_hex;
 use crate::error::{ErrorCode, OAuthError};
 use crate::html;
 use crate::ports::UnixTime;
 use crate::session::{self, AMR_PASSWORD};
-use crate::{Ports, Request, Response, audit, throttle, user, web};
+use crate::user::User;
+use crate::{Ports, Request, Response, audit, throttle, totp, user, web};
 
 pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
     let path = req.uri().path().to_owned();
@@ -24,7 +28,8 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
         html::FORM_POST_SCRIPT_PATH => {
             return html::asset("text/javascript; charset=utf-8", html::FORM_POST_SCRIPT);
         }
-        "/login" | "/consent" | "/logout" | "/oauth2/sessions/logout" => {}
+        "/login" | "/login/totp" | "/consent" | "/logout" | "/oauth2/sessions/logout" => {}
+        p if p == "/settings" || p.starts_with("/settings/") => {}
         _ => return web::not_found(),
     }
     if let Some(resp) = web::wrong_method(&req, &[Method::GET, Method::POST], "GET, POST") {
@@ -38,6 +43,11 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
     let result = match (path.as_str(), req.method() == Method::POST) {
         ("/login", false) => login_form(ports, &settings, &req, now).await,
         ("/login", true) => login_submit(ports, &settings, &req, now).await,
+        ("/login/totp", true) => second_factor_submit(ports, &settings, &req, now).await,
+        ("/login/totp", false) => Err(OAuthError::invalid_request(
+            "Return to the application and sign in again.",
+        )),
+        (p, _) if p.starts_with("/settings") => settings::handle(ports, &settings, &req, now).await,
         ("/consent", false) => consent_form(ports, &settings, &req, now).await,
         ("/consent", true) => consent_submit(ports, &settings, &req, now).await,
         _ => logout::handle(ports, &settings, &req, now).await,
@@ -56,13 +66,21 @@ async fn pending<P: Ports>(
 ) -> Result<(String, AuthorizeRequest, Client), OAuthError> {
     let sealed = form
         .get("request")
-        .ok_or_else(|| OAuthError::invalid_request("The request parameter is missing."))?
-        .to_owned();
-    let areq = complete::open(ports, req, &sealed, now)?;
+        .ok_or_else(|| OAuthError::invalid_request("The request parameter is missing."))?;
+    pending_sealed(ports, req, sealed, now).await
+}
+
+async fn pending_sealed<P: Ports>(
+    ports: &P,
+    req: &Request,
+    sealed: &str,
+    now: UnixTime,
+) -> Result<(String, AuthorizeRequest, Client), OAuthError> {
+    let areq = complete::open(ports, req, sealed, now)?;
     let client = client::load_cached(ports, &areq.reply.client_id, now)
         .await?
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "The client no longer exists."))?;
-    Ok((sealed, areq, client))
+    Ok((sealed.to_owned(), areq, client))
 }
 
 async fn login_form<P: Ports>(
@@ -82,8 +100,78 @@ async fn login_form<P: Ports>(
     ))
 }
 
-/// OIDC Core §3.1.2.3: authenticate the End-User. The same work is done whether or not the
+/// The outcome of checking a password at a sign-in form.
+enum PasswordCheck {
+    /// Throttled: retry after this many seconds (nothing was verified).
+    Wait(i64),
+    /// Wrong identifier or password, or a disabled account (recorded, same answer for all).
+    Failed,
+    Verified(User),
+}
+
+/// Checks `identifier` + `password` with throttling. The same work is done whether or not the
 /// account exists (a dummy hash is verified), and the answer is the same.
+async fn check_password<P: Ports>(
+    ports: &P,
+    req: &Request,
+    identifier: &str,
+    password: &str,
+    client_id: Option<&str>,
+    now: UnixTime,
+) -> Result<PasswordCheck, OAuthError> {
+    let addr = throttle::client_addr(req);
+    if let throttle::Verdict::Wait(seconds) = throttle::check(ports, identifier, &addr, now).await?
+    {
+        return Ok(PasswordCheck::Wait(seconds));
+    }
+    let found = if identifier.is_empty() {
+        None
+    } else {
+        user::find_by_identifier(ports.sql(), identifier).await?
+    };
+    let phc = match &found {
+        Some(u) => user::password_hash(ports.credentials(), &u.id).await?,
+        None => None,
+    };
+    let verified =
+        user::verify_password(phc.as_deref().unwrap_or(user::DUMMY_PHC), password) && phc.is_some();
+    match found {
+        Some(u) if verified && !u.disabled => {
+            throttle::succeeded(ports, identifier, &addr).await;
+            Ok(PasswordCheck::Verified(u))
+        }
+        other => {
+            throttle::failed(ports, identifier, &addr, now).await?;
+            audit::record(
+                ports.sql(),
+                now,
+                "login.failure",
+                other.as_ref().map_or("", |u| u.id.as_str()),
+                serde_json::json!({ "client_id": client_id }),
+            )
+            .await;
+            Ok(PasswordCheck::Failed)
+        }
+    }
+}
+
+const WRONG_PASSWORD: &str = "The username or email, or the password, is not correct.";
+
+fn throttled_message(seconds: i64) -> String {
+    format!(
+        "Too many failed attempts. Wait {} before trying again.",
+        pages::duration(seconds)
+    )
+}
+
+fn with_retry_after(mut resp: Response, seconds: i64) -> Response {
+    if let Ok(v) = http::HeaderValue::from_str(&seconds.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// OIDC Core §3.1.2.3: authenticate the End-User.
 async fn login_submit<P: Ports>(
     ports: &P,
     settings: &Settings,
@@ -94,78 +182,86 @@ async fn login_submit<P: Ports>(
     let (sealed, areq, client) = pending(ports, req, &form, now).await?;
     let identifier = form.get("identifier").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("");
-    let addr = throttle::client_addr(req);
-    if let throttle::Verdict::Wait(seconds) =
-        throttle::check(ports, &identifier, &addr, now).await?
+    let render = |error: &str, status| {
+        pages::login(settings, &client, &sealed, &identifier, Some(error), status)
+    };
+    let user = match check_password(
+        ports,
+        req,
+        &identifier,
+        password,
+        Some(&client.client_id),
+        now,
+    )
+    .await?
     {
-        let message = format!(
-            "Too many failed attempts. Wait {} before trying again.",
-            pages::duration(seconds)
-        );
-        let mut resp = pages::login(
+        PasswordCheck::Wait(seconds) => {
+            let resp = render(&throttled_message(seconds), StatusCode::TOO_MANY_REQUESTS);
+            return Ok(with_retry_after(resp, seconds));
+        }
+        PasswordCheck::Failed => return Ok(render(WRONG_PASSWORD, StatusCode::UNAUTHORIZED)),
+        PasswordCheck::Verified(u) => u,
+    };
+    if totp::load(ports, &user.id).await?.is_some() {
+        let pending = seal_second_factor(ports, req, &user, &identifier, Some(sealed), now)?;
+        return Ok(pages::second_factor(
             settings,
-            &client,
-            &sealed,
-            &identifier,
-            Some(&message),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-        if let Ok(v) = http::HeaderValue::from_str(&seconds.to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(resp);
+            &pending,
+            None,
+            StatusCode::OK,
+        ));
     }
+    let next = Next::Client {
+        client: Box::new(client),
+        areq: Box::new(areq),
+    };
+    finish_login(ports, settings, req, now, &user, &[AMR_PASSWORD], next).await
+}
 
-    let found = if identifier.is_empty() {
-        None
-    } else {
-        user::find_by_identifier(ports.sql(), &identifier).await?
-    };
-    let phc = match &found {
-        Some(u) => user::password_hash(ports.credentials(), &u.id).await?,
-        None => None,
-    };
-    let verified =
-        user::verify_password(phc.as_deref().unwrap_or(user::DUMMY_PHC), password) && phc.is_some();
-    let user = match found {
-        Some(u) if verified && !u.disabled => u,
-        other => {
-            throttle::failed(ports, &identifier, &addr, now).await?;
-            audit::record(
-                ports.sql(),
-                now,
-                "login.failure",
-                other.as_ref().map_or("", |u| u.id.as_str()),
-                serde_json::json!({ "client_id": client.client_id }),
-            )
-            .await;
-            return Ok(pages::login(
-                settings,
-                &client,
-                &sealed,
-                &identifier,
-                Some("The username or email, or the password, is not correct."),
-                StatusCode::UNAUTHORIZED,
-            ));
-        }
-    };
-    throttle::succeeded(ports, &identifier, &addr).await;
-    // A fresh login replaces the browser's previous session (prompt=login, another user).
+/// Where a completed sign-in goes.
+enum Next {
+    /// Back into the authorization request (consent, then the client).
+    Client {
+        client: Box<Client>,
+        areq: Box<AuthorizeRequest>,
+    },
+    /// To the settings page.
+    Settings,
+}
+
+/// Starts the session (replacing the browser's previous one: prompt=login, another user),
+/// records the login and continues to `next`.
+async fn finish_login<P: Ports>(
+    ports: &P,
+    settings: &Settings,
+    req: &Request,
+    now: UnixTime,
+    user: &User,
+    amr: &[&str],
+    next: Next,
+) -> Result<Response, OAuthError> {
     if let Some(old) = session::current(ports.sql(), req, now).await? {
         session::end(ports.sql(), &old.token_sha256, now).await?;
     }
-    let (token, s) =
-        session::create(ports, &user.id, &[AMR_PASSWORD], now, settings.session_ttl).await?;
+    let (token, s) = session::create(ports, &user.id, amr, now, settings.session_ttl).await?;
+    let client_id = match &next {
+        Next::Client { client, .. } => Some(client.client_id.clone()),
+        Next::Settings => None,
+    };
     audit::record(
         ports.sql(),
         now,
         "login.success",
         &user.id,
-        serde_json::json!({ "client_id": client.client_id, "sid": s.sid }),
+        serde_json::json!({ "client_id": client_id, "sid": s.sid, "amr": amr }),
     )
     .await;
-    let mut resp =
-        complete::after_authentication(ports, settings, now, &client, areq, &s, req).await;
+    let mut resp = match next {
+        Next::Client { client, areq } => {
+            complete::after_authentication(ports, settings, now, &client, *areq, &s, req).await
+        }
+        Next::Settings => web::see_other(&settings.issuer.endpoint("/settings")),
+    };
     resp.headers_mut().append(
         header::SET_COOKIE,
         session::cookie(
@@ -175,6 +271,134 @@ async fn login_submit<P: Ports>(
         ),
     );
     Ok(resp)
+}
+
+const SECOND_FACTOR_CONTEXT: &str = "edgeid/login-second-factor/v1";
+/// How long the second-factor form stays valid after the password was verified.
+const SECOND_FACTOR_TTL: i64 = 300;
+
+/// "The password of user X was verified; continue with pending request R" — sealed into the
+/// second-factor form, short-lived and bound to this browser's flow cookie, so nothing is
+/// stored before the second factor and the form cannot be replayed from another browser.
+#[derive(Serialize, Deserialize)]
+struct SecondFactor {
+    user: String,
+    /// What the form named, for throttling the codes under the same counter.
+    identifier: String,
+    /// The sealed authorization request; `None` for a sign-in to the settings page.
+    request: Option<String>,
+    /// SHA-256 of the browser's `edgeid_flow` cookie.
+    bind: String,
+    exp: UnixTime,
+}
+
+fn seal_second_factor<P: Ports>(
+    ports: &P,
+    req: &Request,
+    user: &User,
+    identifier: &str,
+    request: Option<String>,
+    now: UnixTime,
+) -> Result<String, OAuthError> {
+    let flow = web::cookie(req, session::FLOW_COOKIE).ok_or_else(|| {
+        OAuthError::invalid_request("Cookies are needed to sign in. Enable them and try again.")
+    })?;
+    let plain = serde_json::to_vec(&SecondFactor {
+        user: user.id.clone(),
+        identifier: identifier.to_owned(),
+        request,
+        bind: sha256_hex(flow.as_bytes()),
+        exp: now + SECOND_FACTOR_TTL,
+    })
+    .map_err(OAuthError::server)?;
+    Ok(config::kek(ports)?.seal(ports, SECOND_FACTOR_CONTEXT, &plain)?)
+}
+
+/// RFC 6238 as a second factor: the code (or a recovery code) for the user whose password the
+/// sealed form vouches for; then the session has `amr` `["pwd", "otp"]` (RFC 8176 §2).
+async fn second_factor_submit<P: Ports>(
+    ports: &P,
+    settings: &Settings,
+    req: &Request,
+    now: UnixTime,
+) -> Result<Response, OAuthError> {
+    let form = web::Form::parse(req)?;
+    let expired = || {
+        OAuthError::invalid_request(
+            "This sign-in has expired or was started in another browser. Sign in again.",
+        )
+    };
+    let sealed = form.get("pending").ok_or_else(expired)?;
+    let plain = config::kek(ports)?
+        .open(SECOND_FACTOR_CONTEXT, sealed)
+        .map_err(|_| expired())?;
+    let p: SecondFactor = serde_json::from_slice(&plain).map_err(|_| expired())?;
+    let flow = web::cookie(req, session::FLOW_COOKIE).ok_or_else(expired)?;
+    if p.exp <= now || !crate::crypto::digest_eq(&p.bind, &sha256_hex(flow.as_bytes())) {
+        return Err(expired());
+    }
+    // The authorization request is checked before the code is spent.
+    let target = match &p.request {
+        Some(r) => Some(pending_sealed(ports, req, r, now).await?),
+        None => None,
+    };
+    let addr = throttle::client_addr(req);
+    if let throttle::Verdict::Wait(seconds) =
+        throttle::check(ports, &p.identifier, &addr, now).await?
+    {
+        let resp = pages::second_factor(
+            settings,
+            sealed,
+            Some(&throttled_message(seconds)),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+        return Ok(with_retry_after(resp, seconds));
+    }
+    let user = user::load(ports.sql(), &p.user)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(expired)?;
+    let cred = totp::load(ports, &user.id).await?;
+    let code = form.get("code").unwrap_or("");
+    let ok = match &cred {
+        Some(c) => totp::verify_second_factor(ports, &user.id, c, code, now).await?,
+        // Removed meanwhile: the password alone was what the account asked for.
+        None => true,
+    };
+    if !ok {
+        throttle::failed(ports, &p.identifier, &addr, now).await?;
+        audit::record(
+            ports.sql(),
+            now,
+            "login.failure",
+            &user.id,
+            serde_json::json!({
+                "client_id": target.as_ref().map(|(_, _, c)| c.client_id.clone()),
+                "factor": "otp",
+            }),
+        )
+        .await;
+        return Ok(pages::second_factor(
+            settings,
+            sealed,
+            Some("That code is not correct, or was already used."),
+            StatusCode::UNAUTHORIZED,
+        ));
+    }
+    throttle::succeeded(ports, &p.identifier, &addr).await;
+    let amr: &[&str] = if cred.is_some() {
+        &[AMR_PASSWORD, totp::AMR_OTP]
+    } else {
+        &[AMR_PASSWORD]
+    };
+    let next = match target {
+        Some((_, areq, client)) => Next::Client {
+            client: Box::new(client),
+            areq: Box::new(areq),
+        },
+        None => Next::Settings,
+    };
+    finish_login(ports, settings, req, now, &user, amr, next).await
 }
 
 async fn consent_form<P: Ports>(

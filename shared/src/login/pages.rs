@@ -25,6 +25,32 @@ pub fn login(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    let context = format!(
+        "to continue to <strong>{}</strong>",
+        escape(&client_label(client))
+    );
+    sign_in(
+        settings,
+        "/login",
+        ("request", sealed),
+        &context,
+        identifier,
+        error,
+        status,
+    )
+}
+
+/// The sign-in form: posts `identifier` and `password` with one hidden field (the sealed
+/// request, or a CSRF token) to `action`. `context_html` is already escaped.
+pub fn sign_in(
+    settings: &Settings,
+    action: &str,
+    (hidden_name, hidden_value): (&str, &str),
+    context_html: &str,
+    identifier: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let error_html = error.map_or(String::new(), |e| {
         format!(
             "<p class=\"error\" id=\"login-error\" role=\"alert\">{}</p>",
@@ -48,9 +74,9 @@ pub fn login(
     };
     let body = format!(
         "<h1>Sign in</h1>\
-         <p class=\"muted\">to continue to <strong>{client}</strong></p>{error_html}\
-         <form method=\"post\" action=\"/login\">\
-         <input type=\"hidden\" name=\"request\" value=\"{sealed}\">\
+         <p class=\"muted\">{context_html}</p>{error_html}\
+         <form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"{hidden_name}\" value=\"{hidden_value}\">\
          <label for=\"identifier\">Username or email</label>\
          <input type=\"text\" id=\"identifier\" name=\"identifier\" value=\"{identifier}\" \
          autocomplete=\"username\" required{described}{autofocus_id}>\
@@ -58,13 +84,50 @@ pub fn login(
          <input type=\"password\" id=\"password\" name=\"password\" \
          autocomplete=\"current-password\" required{described}{autofocus_pw}>\
          <button type=\"submit\">Sign in</button></form>",
-        client = escape(&client_label(client)),
-        sealed = escape(sealed),
+        action = escape(action),
+        hidden_name = escape(hidden_name),
+        hidden_value = escape(hidden_value),
         identifier = escape(identifier),
     );
     html::response(
         status,
         html::page(&settings.instance_name, "Sign in", &body),
+    )
+}
+
+/// The second step of a sign-in with TOTP enrolled (RFC 6238): a code from the authenticator
+/// app, or one of the recovery codes.
+pub fn second_factor(
+    settings: &Settings,
+    pending: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let (error_html, described) = match error {
+        Some(e) => (
+            format!(
+                "<p class=\"error\" id=\"code-error\" role=\"alert\">{}</p>",
+                escape(e)
+            ),
+            " aria-invalid=\"true\" aria-describedby=\"code-hint code-error\"",
+        ),
+        None => (String::new(), " aria-describedby=\"code-hint\""),
+    };
+    let body = format!(
+        "<h1>Two-step sign-in</h1>{error_html}\
+         <form method=\"post\" action=\"/login/totp\">\
+         <input type=\"hidden\" name=\"pending\" value=\"{pending}\">\
+         <label for=\"code\">Authentication code</label>\
+         <p class=\"muted hint\" id=\"code-hint\">The 6-digit code from your authenticator app, \
+         or one of your recovery codes.</p>\
+         <input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"one-time-code\" \
+         spellcheck=\"false\" required autofocus{described}>\
+         <button type=\"submit\">Continue</button></form>",
+        pending = escape(pending),
+    );
+    html::response(
+        status,
+        html::page(&settings.instance_name, "Two-step sign-in", &body),
     )
 }
 
