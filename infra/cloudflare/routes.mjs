@@ -17,4 +17,5 @@ export const ROUTES = {
   userinfo: ["/userinfo*"],
   login: ["/login*", "/settings*", "/consent*", "/logout*", "/oauth2/sessions/logout*", "/assets/*"],
   admin: ["/admin*"],
+  recovery: ["/recovery*"],
 };

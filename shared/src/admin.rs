@@ -174,6 +174,7 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
             | ["users", _]
             | ["users", _, "password"]
             | ["users", _, "disable" | "enable"]
+            | ["users", _, "recovery"]
             | ["audit"]
             | ["users", _, "roles"]
             | ["users", _, "roles", _, _]
@@ -234,6 +235,10 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
             set_password(ports, &percent_decode(id)?, json_body(req)?).await
         }
         (["users", _, "password"], _) => Err(AdminError::MethodNotAllowed("PUT")),
+        (["users", id, "recovery"], &Method::POST) => {
+            recovery_link(ports, &percent_decode(id)?, json_body(req)?).await
+        }
+        (["users", _, "recovery"], _) => Err(AdminError::MethodNotAllowed("POST")),
         (["users", id, "roles"], &Method::GET) => list_roles(ports, &percent_decode(id)?).await,
         (["users", _, "roles"], _) => Err(AdminError::MethodNotAllowed("GET")),
         (["users", id, "roles", slug, role], m) if m == Method::PUT || m == Method::DELETE => {
@@ -495,6 +500,67 @@ async fn update_user<P: Ports>(
     )
     .await;
     Ok(web::json(StatusCode::OK, &u))
+}
+
+/// `POST /admin/users/{user}/recovery`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoveryInput {
+    /// Default: `welcome` while the user has no password, `reset` after.
+    #[serde(default)]
+    purpose: Option<crate::recovery::Purpose>,
+    /// Also mail the link to the user (through the Mailer port).
+    #[serde(default)]
+    send: bool,
+}
+
+/// `POST /admin/users/{user}/recovery`: issues a single-use recovery link (24 h for `welcome`,
+/// 1 h for `reset`) and answers it, with `sent` (and `mail_error`) when asked to mail it. The
+/// link is answered even when mailing fails, so the admin can hand it over another way.
+async fn recovery_link<P: Ports>(
+    ports: &P,
+    ident: &str,
+    input: RecoveryInput,
+) -> Result<Response, AdminError> {
+    use crate::recovery::{self, Purpose};
+    let settings = Settings::load(ports)?;
+    let now = ports.now();
+    let u = user::resolve(ports.sql(), ident)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    if u.disabled {
+        return Err(AdminError::Conflict(
+            "The user is disabled: enable them first.".into(),
+        ));
+    }
+    let purpose = match input.purpose {
+        Some(p) => p,
+        None => {
+            user::ensure_credentials_schema(ports.credentials()).await?;
+            if user::password_hash(ports.credentials(), &u.id)
+                .await?
+                .is_some()
+            {
+                Purpose::Reset
+            } else {
+                Purpose::Welcome
+            }
+        }
+    };
+    let issued = recovery::issue(ports, &settings, &u, purpose, now, "admin").await?;
+    let mut body = serde_json::json!({
+        "link": issued.link,
+        "expires_at": issued.expires_at,
+        "purpose": issued.purpose,
+        "sent": false,
+    });
+    if input.send {
+        match recovery::send(ports, &settings, &u, &issued, now).await {
+            Ok(()) => body["sent"] = true.into(),
+            Err(e) => body["mail_error"] = e.message.into(),
+        }
+    }
+    Ok(web::json(StatusCode::CREATED, &body))
 }
 
 /// `POST /admin/users/{user}/disable|enable`. Disabling ends the user's sessions and revokes

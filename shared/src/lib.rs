@@ -22,7 +22,9 @@ pub mod issue;
 pub mod jose;
 pub mod keys;
 pub mod login;
+pub mod mail;
 pub mod ports;
+pub mod recovery;
 pub mod schema;
 pub mod session;
 pub mod throttle;
@@ -61,16 +63,19 @@ pub enum Function {
     Login,
     /// `/admin/...`
     Admin,
+    /// `/recovery`, `/recovery/...`: request a link, follow it, set a password
+    Recovery,
 }
 
 impl Function {
-    pub const ALL: [Function; 6] = [
+    pub const ALL: [Function; 7] = [
         Function::Discovery,
         Function::Authorize,
         Function::Token,
         Function::Userinfo,
         Function::Login,
         Function::Admin,
+        Function::Recovery,
     ];
 
     /// The URL map: which function serves `path`. The Spin manifest and the Worker routes
@@ -89,6 +94,7 @@ impl Function {
             p if p == "/settings" || p.starts_with("/settings/") => Some(Function::Login),
             p if p.starts_with("/assets/") => Some(Function::Login),
             p if p == "/admin" || p.starts_with("/admin/") => Some(Function::Admin),
+            p if p == "/recovery" || p.starts_with("/recovery/") => Some(Function::Recovery),
             _ => None,
         }
     }
@@ -101,6 +107,7 @@ impl Function {
             Function::Userinfo => "userinfo",
             Function::Login => "login",
             Function::Admin => "admin",
+            Function::Recovery => "recovery",
         }
     }
 }
@@ -117,5 +124,6 @@ pub async fn handle<P: Ports>(function: Function, ports: &P, req: Request) -> Re
         Function::Userinfo => userinfo::handle(ports, req).await,
         Function::Login => login::handle(ports, req).await,
         Function::Admin => admin::handle(ports, req).await,
+        Function::Recovery => recovery::handle(ports, req).await,
     }
 }

@@ -192,11 +192,19 @@ pub trait Config {
     fn var(&self, name: &str) -> Option<String>;
 }
 
+/// An outbound HTTP request and its answer, bodies buffered (the Mailer port's transport).
+pub type OutboundRequest = http::Request<Vec<u8>>;
+pub type OutboundResponse = http::Response<Vec<u8>>;
+
 /// Everything a flow may touch, bundled per host.
 ///
 /// [`Ports::sign`] is the signing port: the default signs in software
 /// ([`crate::jose::software_sign`]); a host with native crypto (WebCrypto on workerd, say) may
 /// override it.
+///
+/// [`Ports::send_mail`] is the Mailer port (DESIGN.md: outbound HTTP). The core formats the
+/// mail API's request ([`crate::mail`]) and hands it to [`Ports::fetch`], which each host
+/// implements with its HTTP client; a host without one keeps the default, which refuses.
 #[allow(async_fn_in_trait)]
 pub trait Ports: Clock + Rng + Config {
     type Sql: Sql;
@@ -217,5 +225,22 @@ pub trait Ports: Clock + Rng + Config {
         signing_input: &[u8],
     ) -> Result<Vec<u8>, PortError> {
         crate::jose::software_sign(key, signing_input)
+    }
+
+    /// Sends one outbound HTTP request and answers the response, whatever its status. Only the
+    /// Mailer uses it, towards the operator's `mail_api_url`.
+    async fn fetch(&self, request: OutboundRequest) -> Result<OutboundResponse, PortError> {
+        let _ = request;
+        Err(PortError::other(
+            "outbound HTTP is not available on this host",
+        ))
+    }
+
+    /// The Mailer port: sends `mail` through the configured mail API (`mail_api_url`,
+    /// `mail_format`, ...). Fails with "mail is not configured" when no API is set.
+    async fn send_mail(&self, mail: &crate::mail::Mail) -> Result<(), PortError> {
+        let request = crate::mail::api_request(self, mail)?;
+        let response = self.fetch(request).await?;
+        crate::mail::check_response(&response)
     }
 }

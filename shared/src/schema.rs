@@ -32,4 +32,8 @@ pub const CREDENTIALS_MIGRATIONS: &[(&str, &str)] = &[
         "credentials/0002_totp.sql",
         include_str!("../../infra/migrations/credentials/0002_totp.sql"),
     ),
+    (
+        "credentials/0003_recovery.sql",
+        include_str!("../../infra/migrations/credentials/0003_recovery.sql"),
+    ),
 ];

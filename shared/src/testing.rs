@@ -46,9 +46,11 @@ pub use memory::{ADMIN_TOKEN, ISSUER, MemoryHost};
 
 #[cfg(feature = "native")]
 mod memory {
+    use std::cell::RefCell;
     use std::collections::HashMap;
 
     use super::{FixedClock, SeededRng};
+    use crate::mail::Mail;
     use crate::platform::native::{NativeKv, NativeSql};
     use crate::ports::{Clock, Config, PortError, Ports, Rng, UnixTime};
     use crate::{Function, Request, Response};
@@ -64,6 +66,11 @@ mod memory {
         pub clock: FixedClock,
         pub rng: SeededRng,
         pub vars: HashMap<String, String>,
+        /// The mails "sent". A test double of the Mailer port: the real one POSTs to an
+        /// outbound mail API, which cannot run in memory. It records a mail only when a mail
+        /// API is configured (`mail_api_url`, `mail_from`), and refuses as the real port does
+        /// otherwise, so flows see the same configuration rules.
+        pub mails: RefCell<Vec<Mail>>,
     }
 
     impl MemoryHost {
@@ -102,6 +109,7 @@ mod memory {
                 clock: FixedClock::new(1_700_000_000),
                 rng: SeededRng::new(42),
                 vars,
+                mails: RefCell::default(),
             }
         }
 
@@ -146,6 +154,12 @@ mod memory {
 
         fn kv(&self) -> &NativeKv {
             &self.kv
+        }
+
+        async fn send_mail(&self, mail: &Mail) -> Result<(), PortError> {
+            crate::mail::api_request(self, mail)?;
+            self.mails.borrow_mut().push(mail.clone());
+            Ok(())
         }
     }
 }

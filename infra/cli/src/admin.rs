@@ -117,6 +117,18 @@ pub enum UserCommand {
     Delete { id: String },
     /// Set a user's password, read from standard input.
     SetPassword { id: String },
+    /// Print a single-use link that lets USER (id, username or email) set their password:
+    /// valid 24 hours for a new account, 1 hour for a reset.
+    RecoveryLink {
+        user: String,
+        /// A password reset (1 hour); default: a welcome link while USER has no password, a
+        /// reset after.
+        #[arg(long)]
+        reset: bool,
+        /// Also mail the link to the user through the instance's mail API.
+        #[arg(long)]
+        send: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -433,6 +445,31 @@ impl Admin {
             UserCommand::Delete { id } => {
                 self.call("DELETE", &format!("/users/{}", enc(&id)), None)?;
                 println!("deleted user {id}");
+                Ok(())
+            }
+            UserCommand::RecoveryLink { user, reset, send } => {
+                let mut body = json!({ "send": send });
+                if reset {
+                    body["purpose"] = "reset".into();
+                }
+                let path = format!("/users/{}/recovery", enc(&user));
+                let resp = self.call("POST", &path, Some(body))?;
+                let link = resp["link"]
+                    .as_str()
+                    .context("the answer carries no link")?;
+                println!("{link}");
+                let expires_at = resp["expires_at"].as_i64().unwrap_or_default();
+                eprintln!(
+                    "{} link, single use, expires {}",
+                    resp["purpose"].as_str().unwrap_or("recovery"),
+                    edgeid::mail::utc(expires_at)
+                );
+                if send {
+                    match resp["mail_error"].as_str() {
+                        None => eprintln!("mailed to the user"),
+                        Some(e) => eprintln!("not mailed: {e}"),
+                    }
+                }
                 Ok(())
             }
             UserCommand::SetPassword { id } => {

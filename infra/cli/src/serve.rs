@@ -37,6 +37,21 @@ pub struct ServeArgs {
     /// Worker threads (default: one per core).
     #[arg(long, env = "EDGEID_THREADS")]
     threads: Option<usize>,
+    /// The name shown on the pages and in mails.
+    #[arg(long, env = "EDGEID_INSTANCE_NAME")]
+    instance_name: Option<String>,
+    /// Mail API endpoint for recovery links (https; http only on loopback). No mail without it.
+    #[arg(long, env = "EDGEID_MAIL_API_URL")]
+    mail_api_url: Option<String>,
+    /// The mail API's token: a bearer token (webhook) or a Postmark server token.
+    #[arg(long, env = "EDGEID_MAIL_API_TOKEN", hide_env_values = true)]
+    mail_api_token: Option<String>,
+    /// `webhook` (generic JSON) or `postmark`.
+    #[arg(long, env = "EDGEID_MAIL_FORMAT")]
+    mail_format: Option<String>,
+    /// Sender address of the mails, `id@example.com` or `Name <id@example.com>`.
+    #[arg(long, env = "EDGEID_MAIL_FROM")]
+    mail_from: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -77,7 +92,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             vars.insert(var::ADMIN_TOKEN_SHA256.to_owned(), digest);
         }
     }
+    for (name, value) in [
+        (var::INSTANCE_NAME, &args.instance_name),
+        (edgeid::mail::var::MAIL_API_URL, &args.mail_api_url),
+        (edgeid::mail::var::MAIL_API_TOKEN, &args.mail_api_token),
+        (edgeid::mail::var::MAIL_FORMAT, &args.mail_format),
+        (edgeid::mail::var::MAIL_FROM, &args.mail_from),
+    ] {
+        if let Some(v) = value {
+            vars.insert(name.to_owned(), v.clone());
+        }
+    }
     let config = NativeConfig(Arc::new(vars));
+    // A wrong mail setting fails the start, not the first recovery request.
+    edgeid::mail::MailSettings::load(&config).map_err(|e| anyhow::anyhow!("{}", e.message))?;
 
     // Create, migrate and provision before accepting traffic.
     let ports = NativePorts::open(&args.data, config.clone()).context("opening the databases")?;

@@ -16,13 +16,14 @@ use anyhow::{Context, bail};
 use crate::host::{HostOptions, Running, cache_dir, on_path, repo_root, run, wait_ready};
 
 /// The functions deployed as Workers, each with `infra/cloudflare/wrangler.<name>.jsonc`.
-pub const FUNCTIONS: [&str; 6] = [
+pub const FUNCTIONS: [&str; 7] = [
     "discovery",
     "authorize",
     "token",
     "userinfo",
     "login",
     "admin",
+    "recovery",
 ];
 
 /// The worker-build release that matches the `worker` crate (0.8.x).

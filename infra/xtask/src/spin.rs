@@ -13,13 +13,14 @@ use crate::host::{
 };
 
 /// The components `spin.toml` serves, by crate name.
-const COMPONENTS: [&str; 6] = [
+const COMPONENTS: [&str; 7] = [
     "edgeid-discovery",
     "edgeid-authorize",
     "edgeid-token",
     "edgeid-userinfo",
     "edgeid-login",
     "edgeid-admin",
+    "edgeid-recovery",
 ];
 const TARGET: &str = "wasm32-wasip2";
 /// First start compiles ~1-2 MB of wasm with Cranelift (cached afterwards).

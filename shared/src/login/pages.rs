@@ -83,7 +83,8 @@ pub fn sign_in(
          <label for=\"password\">Password</label>\
          <input type=\"password\" id=\"password\" name=\"password\" \
          autocomplete=\"current-password\" required{described}{autofocus_pw}>\
-         <button type=\"submit\">Sign in</button></form>",
+         <button type=\"submit\">Sign in</button></form>\
+         <p><a href=\"/recovery\">Forgot your password?</a></p>",
         action = escape(action),
         hidden_name = escape(hidden_name),
         hidden_value = escape(hidden_value),

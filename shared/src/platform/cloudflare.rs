@@ -360,6 +360,36 @@ impl Ports for CloudflarePorts {
     ) -> Result<Vec<u8>, PortError> {
         webcrypto::sign(key, signing_input).await
     }
+
+    /// The Workers Fetch API. Redirects are not followed: a mail API answers directly.
+    async fn fetch(
+        &self,
+        request: crate::ports::OutboundRequest,
+    ) -> Result<crate::ports::OutboundResponse, PortError> {
+        let (parts, body) = request.into_parts();
+        let uri = parts.uri.to_string();
+        let failed = |e: worker::Error| PortError::other(format!("{} {uri}: {e}", parts.method));
+        let headers = worker::Headers::new();
+        for (name, value) in &parts.headers {
+            let value = value
+                .to_str()
+                .map_err(|_| PortError::other(format!("header {name} is not text")))?;
+            headers.append(name.as_str(), value).map_err(failed)?;
+        }
+        let mut init = worker::RequestInit::new();
+        init.with_method(worker::Method::from(parts.method.as_str().to_owned()))
+            .with_headers(headers)
+            .with_redirect(worker::RequestRedirect::Manual)
+            .with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+        let req = worker::Request::new_with_init(&uri, &init).map_err(failed)?;
+        let mut resp = worker::Fetch::Request(req).send().await.map_err(failed)?;
+        let status = http::StatusCode::from_u16(resp.status_code())
+            .map_err(|e| PortError::other(format!("{uri}: {e}")))?;
+        let bytes = resp.bytes().await.map_err(failed)?;
+        let mut out = http::Response::new(bytes);
+        *out.status_mut() = status;
+        Ok(out)
+    }
 }
 
 /// WebCrypto signing. Imported keys are cached per isolate by `kid`: a kid is the RFC 7638

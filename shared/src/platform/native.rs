@@ -320,6 +320,50 @@ impl Ports for NativePorts {
         };
         signer.sign(signing_input)
     }
+
+    /// ureq (blocking) on a thread of its own, so the request does not stall the other
+    /// connections of this thread's single-threaded runtime; mail is rare and throttled.
+    async fn fetch(
+        &self,
+        request: crate::ports::OutboundRequest,
+    ) -> Result<crate::ports::OutboundResponse, PortError> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        std::thread::Builder::new()
+            .name("edgeid-fetch".into())
+            .spawn(move || {
+                let _ = tx.send(blocking_fetch(request));
+            })
+            .map_err(|e| PortError::other(format!("outbound HTTP thread: {e}")))?;
+        rx.await
+            .map_err(|_| PortError::other("outbound HTTP thread ended without an answer"))?
+    }
+}
+
+/// Limits of one outbound request: whole exchange and answer size.
+const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+const FETCH_MAX_BODY: u64 = 64 * 1024;
+
+fn blocking_fetch(
+    request: crate::ports::OutboundRequest,
+) -> Result<crate::ports::OutboundResponse, PortError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(FETCH_TIMEOUT))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let uri = request.uri().clone();
+    let mut response = agent
+        .run(request)
+        .map_err(|e| PortError::other(format!("POST {uri}: {e}")))?;
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(FETCH_MAX_BODY)
+        .read_to_vec()
+        .map_err(|e| PortError::other(format!("reading the answer of {uri}: {e}")))?;
+    let (parts, _) = response.into_parts();
+    Ok(crate::ports::OutboundResponse::from_parts(parts, body))
 }
 
 #[cfg(test)]

@@ -268,4 +268,21 @@ impl Ports for SpinPorts {
     fn kv(&self) -> &SpinKv {
         &self.kv
     }
+
+    /// Spin's outbound HTTP (`wasi:http/outgoing-handler`). Spin refuses a destination the
+    /// component's `allowed_outbound_hosts` does not list; that refusal is the error here.
+    async fn fetch(
+        &self,
+        request: crate::ports::OutboundRequest,
+    ) -> Result<crate::ports::OutboundResponse, PortError> {
+        let uri = request.uri().to_string();
+        let response: spin_sdk::http::Response = spin_sdk::http::send(request)
+            .await
+            .map_err(|e| PortError::other(format!("POST {uri}: {e}")))?;
+        let status = http::StatusCode::from_u16(*response.status())
+            .map_err(|e| PortError::other(format!("POST {uri}: {e}")))?;
+        let mut out = http::Response::new(response.into_body());
+        *out.status_mut() = status;
+        Ok(out)
+    }
 }

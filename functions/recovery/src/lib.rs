@@ -1,0 +1,25 @@
+//! The `recovery` function: builds the host's ports and hands the request to the core.
+//! Spin component on `wasm32-wasip2`, Cloudflare Worker on `wasm32-unknown-unknown`.
+
+// The SDK macros expand to `unsafe` export glue inside these modules; no unsafe code of ours.
+#[cfg(target_os = "wasi")]
+#[allow(unsafe_code)]
+mod spin {
+    #[spin_sdk::http_component]
+    async fn handle(req: spin_sdk::http::Request) -> anyhow::Result<spin_sdk::http::Response> {
+        edgeid::platform::spin::handle(edgeid::Function::Recovery, req).await
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+#[allow(unsafe_code)]
+mod cloudflare {
+    #[worker::event(fetch)]
+    async fn fetch(
+        req: worker::Request,
+        env: worker::Env,
+        _ctx: worker::Context,
+    ) -> worker::Result<worker::Response> {
+        edgeid::platform::cloudflare::handle(edgeid::Function::Recovery, req, env).await
+    }
+}

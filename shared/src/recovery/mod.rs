@@ -1,0 +1,482 @@
+//! The recovery function (issue 4): single-use, expiring links that let a user set a password —
+//! the first one for an account an admin created (`welcome`, 24 h) or a new one (`reset`, 1 h) —
+//! and the pages around them:
+//!
+//! - `GET /recovery`: the "forgot password" form (username or email);
+//! - `POST /recovery`: always the same answer ("if an account matches, we sent a link"), on the
+//!   same path whether or not the account exists: a token is drawn and hashed either way, only
+//!   stored and mailed for an existing, enabled account. Throttled per client address and per
+//!   name asked for, so it cannot be used to bomb a mailbox;
+//! - `GET /recovery?token=T`: the set-password form, the token in a hidden field (the token is
+//!   the form's secret: it is what a forged post would lack);
+//! - `POST /recovery/password`: consumes the token (one conditional `UPDATE ... RETURNING`, so
+//!   exactly one of N concurrent posts wins), stores the argon2id hash, marks the email verified
+//!   for a welcome link, ends the user's other sessions and starts a new one.
+//!
+//! Only the SHA-256 digest of a token is stored, in the credentials database.
+
+mod pages;
+
+use http::{HeaderValue, Method, StatusCode, header};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Settings;
+use crate::crypto::{digest_eq, random_token, sha256_hex};
+use crate::error::OAuthError;
+use crate::mail::RecoveryMail;
+use crate::ports::{Kv as _, PortError, Ports, Sql, Statement, UnixTime};
+use crate::session::{self, AMR_PASSWORD};
+use crate::user::{self, User};
+use crate::{Request, Response, audit, html, throttle, web};
+
+/// How long a link for a new account stays valid.
+pub const WELCOME_TTL: i64 = 24 * 60 * 60;
+/// How long a password-reset link stays valid.
+pub const RESET_TTL: i64 = 60 * 60;
+
+/// The forgot form may be posted this many times per window, per client address and per name.
+const FORGOT_PER_ADDRESS: u32 = 10;
+const FORGOT_PER_NAME: u32 = 3;
+const FORGOT_WINDOW: i64 = 60 * 60;
+
+/// The forgot form's per-browser value (double-submit: the cookie and the hidden field must
+/// match, which a cross-site form cannot arrange).
+pub const FORM_COOKIE: &str = "edgeid_recovery";
+
+/// Why a link was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Purpose {
+    /// The first password of an account an admin created.
+    Welcome,
+    /// A new password for an account that had one.
+    Reset,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Welcome => "welcome",
+            Purpose::Reset => "reset",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Purpose> {
+        match s {
+            "welcome" => Some(Purpose::Welcome),
+            "reset" => Some(Purpose::Reset),
+            _ => None,
+        }
+    }
+
+    pub fn ttl(self) -> i64 {
+        match self {
+            Purpose::Welcome => WELCOME_TTL,
+            Purpose::Reset => RESET_TTL,
+        }
+    }
+}
+
+/// A link just issued. The token is only in `link`; the database holds its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Issued {
+    pub link: String,
+    pub expires_at: UnixTime,
+    pub purpose: Purpose,
+}
+
+fn link(settings: &Settings, token: &str) -> String {
+    settings
+        .issuer
+        .endpoint(&format!("/recovery?token={token}"))
+}
+
+/// Issues a link for `user` and stores its digest. `by` says who asked (`admin`, `self`) for
+/// the audit log.
+pub async fn issue<P: Ports>(
+    ports: &P,
+    settings: &Settings,
+    user: &User,
+    purpose: Purpose,
+    now: UnixTime,
+    by: &str,
+) -> Result<Issued, PortError> {
+    let token = random_token(ports, 32)?;
+    let expires_at = now + purpose.ttl();
+    user::ensure_credentials_schema(ports.credentials()).await?;
+    ports
+        .credentials()
+        .query(Statement::new(
+            "INSERT INTO recovery_tokens (token_sha256, user_id, purpose, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?)",
+            vec![
+                sha256_hex(token.as_bytes()).into(),
+                user.id.as_str().into(),
+                purpose.as_str().into(),
+                now.into(),
+                expires_at.into(),
+            ],
+        ))
+        .await?;
+    audit::record(
+        ports.sql(),
+        now,
+        "recovery.issued",
+        &user.id,
+        serde_json::json!({ "purpose": purpose.as_str(), "by": by, "expires_at": expires_at }),
+    )
+    .await;
+    Ok(Issued {
+        link: link(settings, &token),
+        expires_at,
+        purpose,
+    })
+}
+
+/// Mails `issued` to `user` through the Mailer port.
+pub async fn send<P: Ports>(
+    ports: &P,
+    settings: &Settings,
+    user: &User,
+    issued: &Issued,
+    now: UnixTime,
+) -> Result<(), PortError> {
+    let mail = RecoveryMail {
+        instance: &settings.instance_name,
+        to: &user.email,
+        username: &user.username,
+        link: &issued.link,
+        welcome: issued.purpose == Purpose::Welcome,
+        now,
+        expires_at: issued.expires_at,
+    }
+    .render();
+    ports.send_mail(&mail).await
+}
+
+/// The user and purpose of a live (unused, unexpired) token, without using it.
+async fn peek(
+    credentials: &impl Sql,
+    token: &str,
+    now: UnixTime,
+) -> Result<Option<(String, Purpose)>, PortError> {
+    user::ensure_credentials_schema(credentials).await?;
+    let rows = credentials
+        .query(Statement::new(
+            "SELECT user_id, purpose FROM recovery_tokens \
+             WHERE token_sha256 = ? AND used_at IS NULL AND expires_at > ?",
+            vec![sha256_hex(token.as_bytes()).into(), now.into()],
+        ))
+        .await?;
+    row_to_use(rows.first())
+}
+
+/// Uses a token: one conditional statement, so exactly one of N concurrent uses wins.
+async fn consume(
+    credentials: &impl Sql,
+    token: &str,
+    now: UnixTime,
+) -> Result<Option<(String, Purpose)>, PortError> {
+    user::ensure_credentials_schema(credentials).await?;
+    let rows = credentials
+        .query(Statement::new(
+            "UPDATE recovery_tokens SET used_at = ? \
+             WHERE token_sha256 = ? AND used_at IS NULL AND expires_at > ? \
+             RETURNING user_id, purpose",
+            vec![now.into(), sha256_hex(token.as_bytes()).into(), now.into()],
+        ))
+        .await?;
+    row_to_use(rows.first())
+}
+
+fn row_to_use(row: Option<&crate::ports::Row>) -> Result<Option<(String, Purpose)>, PortError> {
+    let Some(row) = row else { return Ok(None) };
+    let purpose = Purpose::parse(row.text(1)?)
+        .ok_or_else(|| PortError::other("recovery_tokens: unknown purpose"))?;
+    Ok(Some((row.text(0)?.to_owned(), purpose)))
+}
+
+pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    let allowed: &[Method] = match path.as_str() {
+        "/recovery" => &[Method::GET, Method::POST],
+        "/recovery/password" => &[Method::POST],
+        _ => return web::not_found(),
+    };
+    let allow = if allowed.len() == 2 {
+        "GET, POST"
+    } else {
+        "POST"
+    };
+    if let Some(resp) = web::wrong_method(&req, allowed, allow) {
+        return resp;
+    }
+    let settings = match Settings::load(ports) {
+        Ok(s) => s,
+        Err(e) => return pages::failure("edgeid", e),
+    };
+    let now = ports.now();
+    let result = match (path.as_str(), req.method() == Method::POST) {
+        ("/recovery", false) => match web::Form::from_query(req.uri().query()) {
+            Ok(q) => match q.get("token") {
+                Some(token) => password_form(ports, &settings, token, now).await,
+                None => Ok(forgot_form(ports, &settings, &req)),
+            },
+            Err(e) => Err(e),
+        },
+        ("/recovery", true) => forgot_submit(ports, &settings, &req, now).await,
+        _ => password_submit(ports, &settings, &req, now).await,
+    };
+    let resp = result.unwrap_or_else(|e| pages::failure(&settings.instance_name, e));
+    html::with_hsts(resp, &settings)
+}
+
+/// The browser's form value, or a fresh one with the cookie that carries it.
+fn form_value<P: Ports>(ports: &P, req: &Request) -> (String, Option<String>) {
+    match web::cookie(req, FORM_COOKIE).filter(|v| v.len() >= 16 && v.len() <= 64) {
+        Some(v) => (v.to_owned(), None),
+        None => {
+            // A failed RNG leaves the form without a value; its post is then refused.
+            let v = random_token(ports, 16).unwrap_or_default();
+            (v.clone(), Some(v))
+        }
+    }
+}
+
+fn forgot_form<P: Ports>(ports: &P, settings: &Settings, req: &Request) -> Response {
+    let (value, new_cookie) = form_value(ports, req);
+    let mut resp = pages::forgot(settings, &value, "", None, StatusCode::OK);
+    if let Some(v) = new_cookie {
+        resp.headers_mut().append(
+            header::SET_COOKIE,
+            web::set_cookie(FORM_COOKIE, &v, None, settings.issuer.secure_cookies()),
+        );
+    }
+    resp
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Window {
+    count: u32,
+    start: UnixTime,
+}
+
+/// Counts one forgot-form post against `key`; the seconds to wait when over `limit`.
+async fn over_limit<P: Ports>(ports: &P, key: &str, limit: u32, now: UnixTime) -> Option<i64> {
+    let mut w = match ports.kv().get(key).await {
+        Ok(Some(raw)) => serde_json::from_slice::<Window>(&raw)
+            .ok()
+            .filter(|w| now - w.start < FORGOT_WINDOW)
+            .unwrap_or(Window {
+                count: 0,
+                start: now,
+            }),
+        _ => Window {
+            count: 0,
+            start: now,
+        },
+    };
+    if w.count >= limit {
+        return Some((w.start + FORGOT_WINDOW - now).max(1));
+    }
+    w.count += 1;
+    if let Ok(raw) = serde_json::to_vec(&w) {
+        // Losing a counter only forgets some posts (DESIGN.md: KV holds what may be lost).
+        let _ = ports.kv().put(key, &raw).await;
+    }
+    None
+}
+
+async fn forgot_submit<P: Ports>(
+    ports: &P,
+    settings: &Settings,
+    req: &Request,
+    now: UnixTime,
+) -> Result<Response, OAuthError> {
+    let form = web::Form::parse(req)?;
+    let identifier = form.get("identifier").unwrap_or("").trim().to_owned();
+    let expected = web::cookie(req, FORM_COOKIE).unwrap_or("");
+    let presented = form.get("form").unwrap_or("");
+    if expected.is_empty() || !digest_eq(expected, presented) {
+        return Ok(pages::problem(
+            settings,
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form could not be checked. Open the page again and resend it.",
+            true,
+        ));
+    }
+    if identifier.is_empty() || identifier.chars().count() > 254 {
+        return Ok(pages::forgot(
+            settings,
+            expected,
+            &identifier,
+            Some("Enter your username or email address."),
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    // Counted whether or not the account exists, so the limit reveals nothing either.
+    let addr = throttle::client_addr(req);
+    let name = sha256_hex(identifier.to_lowercase().as_bytes());
+    let mut wait = None;
+    for (key, limit) in [
+        (format!("recovery:v1:addr:{addr}"), FORGOT_PER_ADDRESS),
+        (format!("recovery:v1:name:{name}"), FORGOT_PER_NAME),
+    ] {
+        if let Some(w) = over_limit(ports, &key, limit, now).await {
+            wait = Some(wait.map_or(w, |x: i64| x.max(w)));
+        }
+    }
+    if let Some(seconds) = wait {
+        let mut resp = pages::problem(
+            settings,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            &format!(
+                "Too many links were asked for. Wait {} before asking again.",
+                crate::mail::duration(seconds)
+            ),
+            true,
+        );
+        if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(resp);
+    }
+
+    let found = user::find_by_identifier(ports.sql(), &identifier)
+        .await?
+        .filter(|u| !u.disabled);
+    match found {
+        Some(u) => {
+            let issued = issue(ports, settings, &u, Purpose::Reset, now, "self").await?;
+            if let Err(e) = send(ports, settings, &u, &issued, now).await {
+                // The page must not tell: the failure goes to the logs only.
+                crate::error::log_error(
+                    crate::ErrorCode::ServerError,
+                    &format!("recovery mail for {}: {e}", u.id),
+                );
+            }
+        }
+        None => {
+            // The same work as for an account: draw and hash a token; store and send nothing.
+            let token = random_token(ports, 32)?;
+            let _ = sha256_hex(token.as_bytes());
+        }
+    }
+    Ok(pages::sent(settings))
+}
+
+async fn password_form<P: Ports>(
+    ports: &P,
+    settings: &Settings,
+    token: &str,
+    now: UnixTime,
+) -> Result<Response, OAuthError> {
+    let Some((user_id, _)) = peek(ports.credentials(), token, now).await? else {
+        return Ok(pages::link_invalid(settings));
+    };
+    let Some(u) = user::load(ports.sql(), &user_id).await? else {
+        return Ok(pages::link_invalid(settings));
+    };
+    Ok(pages::set_password(
+        settings,
+        token,
+        &u.username,
+        None,
+        StatusCode::OK,
+    ))
+}
+
+async fn password_submit<P: Ports>(
+    ports: &P,
+    settings: &Settings,
+    req: &Request,
+    now: UnixTime,
+) -> Result<Response, OAuthError> {
+    let form = web::Form::parse(req)?;
+    let token = form.get("token").unwrap_or("");
+    if token.is_empty() || token.len() > 128 {
+        return Ok(pages::link_invalid(settings));
+    }
+    let password = form.get("password").unwrap_or("");
+    let confirm = form.get("confirm").unwrap_or("");
+    // Checked before the token is used, so a typo does not cost the user their link.
+    let refusal = match user::check_password(password) {
+        Err(e) => Some(e.0),
+        Ok(()) if password != confirm => Some("The two passwords differ.".to_owned()),
+        Ok(()) => None,
+    };
+    if let Some(message) = refusal {
+        let Some((user_id, _)) = peek(ports.credentials(), token, now).await? else {
+            return Ok(pages::link_invalid(settings));
+        };
+        let username = user::load(ports.sql(), &user_id)
+            .await?
+            .map(|u| u.username)
+            .unwrap_or_default();
+        return Ok(pages::set_password(
+            settings,
+            token,
+            &username,
+            Some(&message),
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    let Some((user_id, purpose)) = consume(ports.credentials(), token, now).await? else {
+        return Ok(pages::link_invalid(settings));
+    };
+    let Some(mut u) = user::load(ports.sql(), &user_id)
+        .await?
+        .filter(|u| !u.disabled)
+    else {
+        return Ok(pages::link_invalid(settings));
+    };
+    let phc = user::hash_password(ports, password)?;
+    user::set_password(ports.credentials(), &u.id, &phc, now).await?;
+    // Every other link of this user dies with this one.
+    ports
+        .credentials()
+        .query(Statement::new(
+            "UPDATE recovery_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL",
+            vec![now.into(), u.id.as_str().into()],
+        ))
+        .await?;
+    if purpose == Purpose::Welcome && !u.email_verified {
+        // The link reached the user through this address.
+        u.email_verified = true;
+        u.updated_at = now;
+        user::update(ports.sql(), &u).await?;
+    }
+    // A new password ends every session the old one opened.
+    ports
+        .sql()
+        .query(Statement::new(
+            "UPDATE sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL",
+            vec![now.into(), u.id.as_str().into()],
+        ))
+        .await?;
+    if let Some(old) = session::current(ports.sql(), req, now).await? {
+        session::end(ports.sql(), &old.token_sha256, now).await?;
+    }
+    let (session_token, s) =
+        session::create(ports, &u.id, &[AMR_PASSWORD], now, settings.session_ttl).await?;
+    audit::record(
+        ports.sql(),
+        now,
+        "recovery.used",
+        &u.id,
+        serde_json::json!({ "purpose": purpose.as_str(), "sid": s.sid }),
+    )
+    .await;
+    let mut resp = pages::password_set(settings, &u.username);
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        session::cookie(
+            &session_token,
+            settings.session_ttl,
+            settings.issuer.secure_cookies(),
+        ),
+    );
+    Ok(resp)
+}
