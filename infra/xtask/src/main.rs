@@ -7,6 +7,7 @@
 //!   peer.
 
 mod bench;
+mod browser;
 mod cloudflare;
 mod deploy;
 mod host;

@@ -25,6 +25,7 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
         for h in hosts {
             crate::install(*h).with_context(|| format!("installing tools for {}", h.name()))?;
         }
+        crate::browser::install().context("installing chromium and chromedriver")?;
     }
     let mut rows: Vec<(String, Counts)> = Vec::new();
 
@@ -62,6 +63,7 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
     }
     // Build the suite once; each host run below only executes it.
     host::run(host::cargo("target").args(["test", "-p", "edgeid-suite", "--no-run"]))?;
+    host::run(&mut crate::browser::cargo_test(&["--no-run"]))?;
 
     for h in hosts {
         let port = host::free_port()?;
@@ -72,27 +74,31 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
             std::net::SocketAddr::from(([127, 0, 0, 1], port)),
             state.clone(),
         );
-        let counts = match crate::start(*h, &opts) {
+        let (counts, browser) = match crate::start(*h, &opts) {
             Ok(running) => {
+                let env = [
+                    ("BASE_URL", running.base_url.as_str()),
+                    ("EDGEID_ADMIN_TOKEN", opts.admin_token.as_str()),
+                ];
                 let c = cargo_test(
                     host::cargo("target").args(["test", "--no-fail-fast", "-p", "edgeid-suite"]),
-                    &[
-                        ("BASE_URL", running.base_url.as_str()),
-                        ("EDGEID_ADMIN_TOKEN", opts.admin_token.as_str()),
-                    ],
+                    &env,
                 )?;
+                // Headless Chromium on the same host, after the suite (about a minute).
+                let b = cargo_test(&mut crate::browser::cargo_test(&[]), &env)?;
                 drop(running);
-                c
+                (c, b)
             }
             Err(e) => {
                 eprintln!("xtask: {} host failed to start: {e:#}", h.name());
-                Counts {
+                let failed = Counts {
                     passed: 0,
                     failed: 1,
-                }
+                };
+                (failed, Counts::default())
             }
         };
-        if counts.failed == 0 {
+        if counts.failed == 0 && browser.failed == 0 {
             let _ = std::fs::remove_dir_all(&state);
         } else {
             eprintln!(
@@ -102,6 +108,7 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
             );
         }
         rows.push((format!("black-box suite on {}", h.name()), counts));
+        rows.push((format!("browser tests on {}", h.name()), browser));
     }
 
     let mut total = Counts::default();
