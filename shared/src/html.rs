@@ -130,6 +130,44 @@ pub fn error_page(instance: &str, status: StatusCode, code: &str, description: &
     response(status, page(instance, "Error", &body))
 }
 
+/// CSP `form-action` sources for redirect URIs: the origin of an http(s) URI, the scheme of a
+/// private-use one (`com.example.app:`).
+pub fn form_action_sources<'a>(uris: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for uri in uris {
+        let Ok(u) = url::Url::parse(uri) else {
+            continue;
+        };
+        let source = match u.scheme() {
+            "https" | "http" => u.origin().ascii_serialization(),
+            scheme => format!("{scheme}:"),
+        };
+        if source != "null" && !out.contains(&source) {
+            out.push(source);
+        }
+    }
+    out
+}
+
+/// Widens a page's CSP `form-action` to `sources`. Browsers apply `form-action` to the
+/// redirects that follow a form POST (CSP Level 3 §6.4.1), so a page whose form answers with a
+/// 303 to the client (login, consent, logout) must name the client's origins.
+pub fn allow_form_action(resp: &mut Response, sources: &[String]) {
+    let Some(csp) = resp
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return;
+    };
+    let extra: String = sources.iter().map(|s| format!(" {s}")).collect();
+    let widened = csp.replace("form-action 'self'", &format!("form-action 'self'{extra}"));
+    if let Ok(v) = HeaderValue::from_str(&widened) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+}
+
 /// RFC 6797: browser-facing responses of an https issuer tell the browser to use https only.
 pub fn with_hsts(mut resp: Response, settings: &crate::config::Settings) -> Response {
     if settings.issuer.secure_cookies() {

@@ -739,3 +739,20 @@ fn repeated_failures_are_throttled_the_same_way_whether_or_not_the_account_exist
         303
     );
 }
+
+/// Browsers apply CSP `form-action` to the redirect after a form POST: the login and consent
+/// pages must allow the client's redirect origin or the 303 back to the client is blocked.
+#[test]
+fn login_and_consent_pages_allow_the_redirect_to_the_client_in_form_action() {
+    let (host, _) = setup(json!({}));
+    let browser = Browser::new(&host);
+    let start = browser.get(&authorize_url(""));
+    let page = browser.get(&location(&start));
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("form-action 'self' https://rp.example.test"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"));
+    let resp = browser.login(&start, "alice", "wonderland-42");
+    let consent = browser.get(&location(&resp));
+    let csp = consent.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("form-action 'self' https://rp.example.test"), "{csp}");
+}

@@ -93,6 +93,7 @@ pub async fn handle<P: Ports>(
         clear(&mut resp, settings);
         return Ok(resp);
     }
+    let redirect_for_page = redirect.clone();
     let pending = Pending {
         redirect,
         state,
@@ -101,7 +102,11 @@ pub async fn handle<P: Ports>(
     };
     let plain = serde_json::to_vec(&pending).map_err(OAuthError::server)?;
     let sealed = config::kek(ports)?.seal(ports, SEAL_CONTEXT, &plain)?;
-    Ok(pages::confirm_logout(settings, &sealed))
+    Ok(pages::confirm_logout(
+        settings,
+        &sealed,
+        redirect_for_page.as_deref(),
+    ))
 }
 
 async fn confirmed<P: Ports>(

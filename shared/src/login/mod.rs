@@ -204,12 +204,10 @@ async fn login_submit<P: Ports>(
     };
     if totp::load(ports, &user.id).await?.is_some() {
         let pending = seal_second_factor(ports, req, &user, &identifier, Some(sealed), now)?;
-        return Ok(pages::second_factor(
-            settings,
-            &pending,
-            None,
-            StatusCode::OK,
-        ));
+        let mut resp = pages::second_factor(settings, &pending, None, StatusCode::OK);
+        // Its POST answers with a 303 to the client (see `html::allow_form_action`).
+        html::allow_form_action(&mut resp, &pages::client_form_actions(&client));
+        return Ok(resp);
     }
     let next = Next::Client {
         client: Box::new(client),
@@ -346,12 +344,15 @@ async fn second_factor_submit<P: Ports>(
     if let throttle::Verdict::Wait(seconds) =
         throttle::check(ports, &p.identifier, &addr, now).await?
     {
-        let resp = pages::second_factor(
+        let mut resp = pages::second_factor(
             settings,
             sealed,
             Some(&throttled_message(seconds)),
             StatusCode::TOO_MANY_REQUESTS,
         );
+        if let Some((_, _, client)) = &target {
+            html::allow_form_action(&mut resp, &pages::client_form_actions(client));
+        }
         return Ok(with_retry_after(resp, seconds));
     }
     let user = user::load(ports.sql(), &p.user)
@@ -378,12 +379,16 @@ async fn second_factor_submit<P: Ports>(
             }),
         )
         .await;
-        return Ok(pages::second_factor(
+        let mut resp = pages::second_factor(
             settings,
             sealed,
             Some("That code is not correct, or was already used."),
             StatusCode::UNAUTHORIZED,
-        ));
+        );
+        if let Some((_, _, client)) = &target {
+            html::allow_form_action(&mut resp, &pages::client_form_actions(client));
+        }
+        return Ok(resp);
     }
     throttle::succeeded(ports, &p.identifier, &addr).await;
     let amr: &[&str] = if cred.is_some() {

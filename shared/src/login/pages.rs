@@ -29,7 +29,7 @@ pub fn login(
         "to continue to <strong>{}</strong>",
         escape(&client_label(client))
     );
-    sign_in(
+    let mut resp = sign_in(
         settings,
         "/login",
         ("request", sealed),
@@ -37,7 +37,14 @@ pub fn login(
         identifier,
         error,
         status,
-    )
+    );
+    html::allow_form_action(&mut resp, &client_form_actions(client));
+    resp
+}
+
+/// The client's redirect origins: where a form on a page of its sign-in may end up.
+pub fn client_form_actions(client: &Client) -> Vec<String> {
+    html::form_action_sources(client.redirect_uris.iter().map(String::as_str))
 }
 
 /// The sign-in form: posts `identifier` and `password` with one hidden field (the sealed
@@ -167,10 +174,12 @@ pub fn consent(
         who = escape(&user.username),
         sealed = escape(sealed),
     );
-    html::response(
+    let mut resp = html::response(
         StatusCode::OK,
         html::page(&settings.instance_name, "Allow access", &body),
-    )
+    );
+    html::allow_form_action(&mut resp, &client_form_actions(client));
+    resp
 }
 
 pub fn signed_out(settings: &Settings) -> Response {
@@ -181,7 +190,7 @@ pub fn signed_out(settings: &Settings) -> Response {
     )
 }
 
-pub fn confirm_logout(settings: &Settings, sealed: &str) -> Response {
+pub fn confirm_logout(settings: &Settings, sealed: &str, redirect: Option<&str>) -> Response {
     let body = format!(
         "<h1>Sign out?</h1>\
          <p>An application asked to sign you out of {instance}.</p>\
@@ -193,10 +202,12 @@ pub fn confirm_logout(settings: &Settings, sealed: &str) -> Response {
         instance = escape(&settings.instance_name),
         sealed = escape(sealed),
     );
-    html::response(
+    let mut resp = html::response(
         StatusCode::OK,
         html::page(&settings.instance_name, "Sign out", &body),
-    )
+    );
+    html::allow_form_action(&mut resp, &html::form_action_sources(redirect));
+    resp
 }
 
 pub fn still_signed_in(settings: &Settings) -> Response {

@@ -12,7 +12,6 @@ fn authorize_url(req: &suite::AuthRequest) -> String {
 }
 
 #[tokio::test]
-#[ignore = "CSP form-action 'self' on the login/consent/logout pages blocks the 303 to the client after the form POST in Chrome; un-ignore when the pages widen form-action"]
 async fn code_flow_with_consent_ends_at_the_redirect_uri_with_a_code() {
     let rp = RelyingParty::start();
     let client = client_for(&rp, json!({}));
@@ -103,7 +102,6 @@ fn suite_locator(css: &str) -> Locator<'_> {
 }
 
 #[tokio::test]
-#[ignore = "CSP form-action 'self' on the login/consent/logout pages blocks the 303 to the client after the form POST in Chrome; un-ignore when the pages widen form-action"]
 async fn wrong_password_shows_an_error_tied_to_the_fields_and_sets_no_session() {
     let rp = RelyingParty::start();
     let client = client_for(&rp, json!({ "skip_consent": true }));
@@ -328,7 +326,6 @@ async fn assert_clean(b: &Browser, page: &str) {
 }
 
 #[tokio::test]
-#[ignore = "CSP form-action 'self' on the login/consent/logout pages blocks the 303 to the client after the form POST in Chrome; un-ignore when the pages widen form-action"]
 async fn logout_without_a_hint_asks_first_then_ends_the_session() {
     let rp = RelyingParty::start();
     let client = client_for(&rp, json!({ "skip_consent": true }));
