@@ -1,0 +1,192 @@
+//! Settings: enrolling and removing the TOTP second factor (RFC 6238).
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// How long an enrolment page (its sealed, not yet confirmed secret) stays valid.
+const ENROL_TTL: i64 = 10 * 60;
+const ENROL_CONTEXT: &str = "edgeid/totp-enrol/v1";
+
+// --- TOTP -----------------------------------------------------------------------------------
+
+/// The secret being enrolled, sealed into the enrolment form: nothing is stored until the user
+/// proves their app has it.
+#[derive(Serialize, Deserialize)]
+struct Enrolment {
+    user: String,
+    session: String,
+    secret: String,
+    exp: UnixTime,
+}
+
+pub(super) fn enrol_start<P: Ports>(ports: &P, ctx: &Ctx<'_>) -> Result<Response, OAuthError> {
+    let secret = totp::new_secret(ports)?;
+    let plain = serde_json::to_vec(&Enrolment {
+        user: ctx.user.id.clone(),
+        session: ctx.s.token_sha256.clone(),
+        secret: b64url(&secret),
+        exp: ctx.now + ENROL_TTL,
+    })
+    .map_err(OAuthError::server)?;
+    let sealed = config::kek(ports)?.seal(ports, ENROL_CONTEXT, &plain)?;
+    Ok(enrol_page(
+        ctx,
+        &secret,
+        &sealed,
+        &Errors::default(),
+        StatusCode::OK,
+    ))
+}
+
+fn enrol_page(
+    ctx: &Ctx<'_>,
+    secret: &[u8],
+    sealed: &str,
+    errors: &Errors,
+    status: StatusCode,
+) -> Response {
+    let uri = totp::otpauth_uri(&ctx.settings.instance_name, &ctx.user.username, secret);
+    let qr = totp::qr_svg(&uri).map_or(String::new(), |svg| {
+        format!("<figure class=\"qr\">{svg}</figure>")
+    });
+    let b32 = totp::base32(secret);
+    let grouped = b32
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let body = format!(
+        "<h1>Set up two-step sign-in</h1>\
+         <ol><li>Scan this QR code with your authenticator app, or enter the key below.</li>\
+         <li>Enter the 6-digit code the app shows.</li></ol>{qr}\
+         <p>Key: <code class=\"secret\">{grouped}</code></p>\
+         <form method=\"post\" action=\"/settings/totp\">{csrf}\
+         <input type=\"hidden\" name=\"pending\" value=\"{sealed}\">{code}\
+         <button type=\"submit\">Turn on</button></form>\
+         <p><a href=\"/settings\">Cancel</a></p>",
+        grouped = escape(&grouped),
+        csrf = hidden_csrf(ctx.csrf),
+        sealed = escape(sealed),
+        code = Field {
+            id: "code",
+            label: "Code from the app",
+            kind: "text",
+            value: "",
+            autocomplete: "one-time-code",
+            hint: None,
+            required: true,
+        }
+        .render(errors),
+    );
+    html::response(
+        status,
+        html::page(
+            &ctx.settings.instance_name,
+            "Set up two-step sign-in",
+            &body,
+        ),
+    )
+}
+
+pub(super) async fn enrol_confirm<P: Ports>(
+    ports: &P,
+    ctx: &Ctx<'_>,
+    form: &web::Form,
+) -> Result<Response, OAuthError> {
+    let expired = || OAuthError::invalid_request("This setup page has expired. Start again.");
+    let sealed = form.get("pending").ok_or_else(expired)?;
+    let plain = config::kek(ports)?
+        .open(ENROL_CONTEXT, sealed)
+        .map_err(|_| expired())?;
+    let e: Enrolment = serde_json::from_slice(&plain).map_err(|_| expired())?;
+    if e.exp <= ctx.now || e.user != ctx.user.id || e.session != ctx.s.token_sha256 {
+        return Err(expired());
+    }
+    let secret = b64url_decode(&e.secret).map_err(|_| expired())?;
+    let Some(step) = totp::matching_step(&secret, form.get("code").unwrap_or(""), ctx.now) else {
+        let errors = Errors::one(
+            "code",
+            "That code is not correct. Check the app shows this account, and try the next code.",
+        );
+        return Ok(enrol_page(
+            ctx,
+            &secret,
+            sealed,
+            &errors,
+            StatusCode::BAD_REQUEST,
+        ));
+    };
+    let codes = totp::new_recovery_codes(ports)?;
+    if !totp::enroll(ports, &ctx.user.id, &secret, step, &codes, ctx.now).await? {
+        return Ok(redirect_done(ctx.settings, "already"));
+    }
+    audit::record(
+        ports.sql(),
+        ctx.now,
+        "totp.enrolled",
+        &ctx.user.id,
+        serde_json::json!({ "sid": ctx.s.sid }),
+    )
+    .await;
+    let items: String = codes
+        .iter()
+        .map(|c| format!("<li><code>{}</code></li>", escape(c)))
+        .collect();
+    let body = format!(
+        "<h1>Two-step sign-in is on</h1>\
+         <p>Save these recovery codes somewhere safe. Each works once, in place of a code from \
+         your app, if you lose it. They are shown only now.</p>\
+         <ul class=\"codes\">{items}</ul>\
+         <p><a href=\"/settings\">Back to settings</a></p>"
+    );
+    Ok(html::response(
+        StatusCode::OK,
+        html::page(&ctx.settings.instance_name, "Recovery codes", &body),
+    ))
+}
+
+/// Turning TOTP off needs a current code or the password.
+pub(super) async fn totp_remove<P: Ports>(
+    ports: &P,
+    ctx: &Ctx<'_>,
+    req: &Request,
+    form: &web::Form,
+) -> Result<Response, OAuthError> {
+    let Some(cred) = totp::load(ports, &ctx.user.id).await? else {
+        return Ok(redirect_done(ctx.settings, "totp-removed"));
+    };
+    let input = form.get("totp_confirm").unwrap_or("");
+    let is_code = totp::matching_step(&cred.secret, input, ctx.now).is_some()
+        || (input.trim().len() == totp::DIGITS as usize
+            && input.trim().bytes().all(|b| b.is_ascii_digit()));
+    let ok = if is_code {
+        if totp::verify_code(ports, &ctx.user.id, &cred, input, ctx.now).await? {
+            Ok(())
+        } else {
+            Err("That code is not correct, or was already used.".to_owned())
+        }
+    } else {
+        password_ok(ports, ctx, req, input).await?
+    };
+    if let Err(m) = ok {
+        return overview(
+            ports,
+            ctx,
+            None,
+            &Errors::one("totp_confirm", m),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    }
+    totp::remove(ports.credentials(), &ctx.user.id).await?;
+    audit::record(
+        ports.sql(),
+        ctx.now,
+        "totp.removed",
+        &ctx.user.id,
+        serde_json::json!({ "sid": ctx.s.sid, "with": if is_code { "otp" } else { "pwd" } }),
+    )
+    .await;
+    Ok(redirect_done(ctx.settings, "totp-removed"))
+}
