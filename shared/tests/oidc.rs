@@ -748,11 +748,22 @@ fn login_and_consent_pages_allow_the_redirect_to_the_client_in_form_action() {
     let browser = Browser::new(&host);
     let start = browser.get(&authorize_url(""));
     let page = browser.get(&location(&start));
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("form-action 'self' https://rp.example.test"), "{csp}");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("form-action 'self' https://rp.example.test"),
+        "{csp}"
+    );
     assert!(!csp.contains("unsafe-inline"));
     let resp = browser.login(&start, "alice", "wonderland-42");
     let consent = browser.get(&location(&resp));
-    let csp = consent.headers()["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("form-action 'self' https://rp.example.test"), "{csp}");
+    let csp = consent.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://rp.example.test"),
+        "{csp}"
+    );
 }
