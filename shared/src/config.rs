@@ -25,6 +25,10 @@ pub mod var {
     pub const SESSION_TTL: &str = "session_ttl";
     /// The name shown on the login and consent pages (default "edgeid").
     pub const INSTANCE_NAME: &str = "instance_name";
+    /// An https URL of a logo shown on every page (optional).
+    pub const LOGO_URL: &str = "logo_url";
+    /// The accent colour of buttons and focus rings, `#rrggbb` (optional).
+    pub const ACCENT_COLOR: &str = "accent_color";
 }
 
 pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 900;
@@ -90,6 +94,10 @@ pub struct Settings {
     pub refresh_token_ttl: i64,
     pub session_ttl: i64,
     pub instance_name: String,
+    /// Validated: an https URL.
+    pub logo_url: Option<String>,
+    /// Validated: `#rrggbb`.
+    pub accent_color: Option<String>,
 }
 
 impl Settings {
@@ -109,6 +117,19 @@ impl Settings {
                 .map(|n| n.trim().to_owned())
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| "edgeid".to_owned()),
+            // Invalid values are ignored rather than fatal: branding never stops a sign-in.
+            logo_url: config
+                .var(var::LOGO_URL)
+                .map(|u| u.trim().to_owned())
+                .filter(|u| url::Url::parse(u).is_ok_and(|p| p.scheme() == "https")),
+            accent_color: config
+                .var(var::ACCENT_COLOR)
+                .map(|c| c.trim().to_owned())
+                .filter(|c| {
+                    c.len() == 7
+                        && c.starts_with('#')
+                        && c[1..].bytes().all(|b| b.is_ascii_hexdigit())
+                }),
         })
     }
 

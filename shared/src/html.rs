@@ -27,12 +27,25 @@ pub fn escape(s: &str) -> String {
 
 /// The stylesheet, served by the login function at [`STYLESHEET_PATH`].
 pub const STYLESHEET_PATH: &str = "/assets/edgeid.css";
+/// The instance's theme (`accent_color`), served by the login function: a stylesheet, since the
+/// CSP allows no inline style.
+pub const THEME_PATH: &str = "/assets/theme.css";
+
+/// The theme stylesheet for `settings`.
+pub fn theme_css(settings: &crate::config::Settings) -> String {
+    match &settings.accent_color {
+        Some(c) => format!(":root{{--accent:{c}}}\n"),
+        None => String::new(),
+    }
+}
+
 /// The script that submits a `form_post` response page (a button does it without JS).
 pub const FORM_POST_SCRIPT_PATH: &str = "/assets/form_post.js";
 
 pub const STYLESHEET: &str = r#":root{--accent:#3b5bdb;--fg:#1f2328;--muted:#59636e;--bg:#f6f8fa;--card:#fff;--err:#b3261e}
 *{box-sizing:border-box}
 body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+img.logo{display:block;max-height:3rem;max-width:100%;margin:0 0 1rem}
 main{max-width:26rem;margin:8vh auto;padding:2rem;background:var(--card);border-radius:12px;box-shadow:0 1px 3px rgba(0,0,0,.12)}
 h1{font-size:1.4rem;margin:0 0 1rem}
 p.muted{color:var(--muted)}
@@ -66,7 +79,8 @@ pub fn page(instance: &str, title: &str, body: &str) -> String {
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>{title} · {instance}</title>\
-         <link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\"></head>\
+         <link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\">\
+         <link rel=\"stylesheet\" href=\"{THEME_PATH}\"></head>\
          <body><main>{body}</main></body></html>\n",
         title = escape(title),
         instance = escape(instance),
@@ -168,8 +182,23 @@ pub fn allow_form_action(resp: &mut Response, sources: &[String]) {
     }
 }
 
-/// RFC 6797: browser-facing responses of an https issuer tell the browser to use https only.
+/// Finishes a browser-facing response: the instance's logo at the top of a page, and RFC 6797
+/// HSTS on an https issuer.
 pub fn with_hsts(mut resp: Response, settings: &crate::config::Settings) -> Response {
+    if let Some(logo) = &settings.logo_url
+        && resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+    {
+        let img = format!(
+            "<main><img class=\"logo\" src=\"{}\" alt=\"{}\">",
+            escape(logo),
+            escape(&settings.instance_name)
+        );
+        let body = String::from_utf8_lossy(resp.body()).replacen("<main>", &img, 1);
+        *resp.body_mut() = body.into_bytes();
+    }
     if settings.issuer.secure_cookies() {
         resp.headers_mut().insert(
             header::STRICT_TRANSPORT_SECURITY,

@@ -767,3 +767,49 @@ fn login_and_consent_pages_allow_the_redirect_to_the_client_in_form_action() {
         "{csp}"
     );
 }
+
+#[test]
+fn logo_and_accent_colour_come_from_configuration() {
+    let (mut host, _) = setup(json!({}));
+    host.vars.insert(
+        "logo_url".into(),
+        "https://cdn.example.test/logo.svg".into(),
+    );
+    host.vars.insert("accent_color".into(), "#aa3300".into());
+    let browser = Browser::new(&host);
+    let start = browser.get(&authorize_url(""));
+    let page = text(&browser.get(&location(&start)));
+    assert!(page.contains("<img class=\"logo\" src=\"https://cdn.example.test/logo.svg\""));
+    assert!(page.contains("/assets/theme.css"));
+    let theme = browser.get("/assets/theme.css");
+    assert_eq!(text(&theme), ":root{--accent:#aa3300}\n");
+    // Invalid values are ignored, not rendered.
+    host.vars
+        .insert("accent_color".into(), "red;}body{display:none".into());
+    host.vars
+        .insert("logo_url".into(), "javascript:alert(1)".into());
+    let browser = Browser::new(&host);
+    let start = browser.get(&authorize_url(""));
+    assert!(!text(&browser.get(&location(&start))).contains("img class=\"logo\""));
+    assert_eq!(text(&browser.get("/assets/theme.css")), "");
+}
+
+#[test]
+fn the_consent_page_names_the_app_and_its_url() {
+    let (host, _) = setup(json!({}));
+    let resp = admin(
+        &host,
+        "POST",
+        "/admin/apps",
+        json!({"slug": "wiki", "name": "Team Wiki", "url": "https://wiki.example.test", "client_id": "rp"}),
+    );
+    assert_eq!(resp.status(), 201);
+    assert_eq!(admin(&host, "PUT", "/admin/users/alice/roles/wiki/user", json!({})).status(), 204);
+    let browser = Browser::new(&host);
+    let resp = browser.get(&authorize_url(""));
+    let resp = browser.login(&resp, "alice", "wonderland-42");
+    let page = text(&browser.get(&location(&resp)));
+    assert!(page.contains("<strong>Team Wiki</strong>"), "{page}");
+    assert!(page.contains("href=\"https://wiki.example.test/\""), "{page}");
+    assert!(page.contains("See your email address"));
+}

@@ -40,6 +40,12 @@ pub struct ServeArgs {
     /// The name shown on the pages and in mails.
     #[arg(long, env = "EDGEID_INSTANCE_NAME")]
     instance_name: Option<String>,
+    /// An https URL of a logo shown on every page.
+    #[arg(long, env = "EDGEID_LOGO_URL")]
+    logo_url: Option<String>,
+    /// The pages' accent colour, `#rrggbb`.
+    #[arg(long, env = "EDGEID_ACCENT_COLOR")]
+    accent_color: Option<String>,
     /// Mail API endpoint for recovery links (https; http only on loopback). No mail without it.
     #[arg(long, env = "EDGEID_MAIL_API_URL")]
     mail_api_url: Option<String>,
@@ -94,6 +100,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     for (name, value) in [
         (var::INSTANCE_NAME, &args.instance_name),
+        (var::LOGO_URL, &args.logo_url),
+        (var::ACCENT_COLOR, &args.accent_color),
         (edgeid::mail::var::MAIL_API_URL, &args.mail_api_url),
         (edgeid::mail::var::MAIL_API_TOKEN, &args.mail_api_token),
         (edgeid::mail::var::MAIL_FORMAT, &args.mail_format),

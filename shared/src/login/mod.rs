@@ -25,6 +25,21 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     match path.as_str() {
         html::STYLESHEET_PATH => return html::asset("text/css; charset=utf-8", html::STYLESHEET),
+        html::THEME_PATH => {
+            let css = Settings::load(ports)
+                .map(|s| html::theme_css(&s))
+                .unwrap_or_default();
+            let mut resp = Response::new(css.into_bytes());
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/css; charset=utf-8"),
+            );
+            resp.headers_mut().insert(
+                header::CACHE_CONTROL,
+                http::HeaderValue::from_static("public, max-age=300"),
+            );
+            return resp;
+        }
         html::FORM_POST_SCRIPT_PATH => {
             return html::asset("text/javascript; charset=utf-8", html::FORM_POST_SCRIPT);
         }
@@ -423,9 +438,11 @@ async fn consent_form<P: Ports>(
     let user = user::load(ports.sql(), &s.user_id)
         .await?
         .ok_or_else(|| OAuthError::new(ErrorCode::LoginRequired, "The user must log in."))?;
+    let app = crate::app::for_client(ports.sql(), &client.client_id).await?;
     Ok(pages::consent(
         settings,
         &client,
+        app.as_ref(),
         &user,
         &areq.scope,
         &sealed,

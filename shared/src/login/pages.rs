@@ -153,6 +153,7 @@ fn describe(scope: &str) -> String {
 pub fn consent(
     settings: &Settings,
     client: &Client,
+    app: Option<&crate::app::App>,
     user: &User,
     scope: &[String],
     sealed: &str,
@@ -163,14 +164,18 @@ pub fn consent(
         .collect();
     let body = format!(
         "<h1>Allow access?</h1>\
-         <p><strong>{client}</strong> asks to:</p><ul class=\"scopes\">{items}</ul>\
+         <p><strong>{client}</strong>{app_url} asks to:</p><ul class=\"scopes\">{items}</ul>\
          <p class=\"muted\">Signed in as {who}.</p>\
          <form method=\"post\" action=\"/consent\">\
          <input type=\"hidden\" name=\"request\" value=\"{sealed}\">\
          <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> \
          <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\
          </form>",
-        client = escape(&client_label(client)),
+        client = escape(&app.map_or_else(|| client_label(client), |a| a.name.clone())),
+        app_url = app.map_or(String::new(), |a| format!(
+            " (<a href=\"{url}\">{url}</a>)",
+            url = escape(&a.url)
+        )),
         who = escape(&user.username),
         sealed = escape(sealed),
     );

@@ -306,8 +306,11 @@ async fn assert_styled(b: &Browser) {
         .await;
     assert_eq!(
         sheets,
-        json!([format!("{}/assets/edgeid.css", suite::base())]),
-        "one stylesheet, served by the provider"
+        json!([
+            format!("{}/assets/edgeid.css", suite::base()),
+            format!("{}/assets/theme.css", suite::base())
+        ]),
+        "the stylesheet and the instance's theme, both served by the provider"
     );
 }
 
