@@ -211,7 +211,102 @@ pub fn check_password(password: &str) -> Result<(), InvalidUser> {
             "password must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"
         )));
     }
+    if is_breached_pattern(password) {
+        return Err(InvalidUser(
+            "password is one of the most common passwords or a simple pattern (one character \
+             repeated, a run like 12345678 or abcdefgh, a keyboard row); choose another"
+                .into(),
+        ));
+    }
     Ok(())
+}
+
+/// The rule every page that sets a password states (issue: "length and breached-pattern rules
+/// stated on the page").
+pub fn password_rule() -> String {
+    format!(
+        "Use {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters. Passwords found first in \
+         breach lists are refused: the most common ones, one character repeated, runs like \
+         12345678 or abcdefgh, and keyboard rows like qwertyui."
+    )
+}
+
+/// The most common passwords of public breach corpora that meet the length rule, lower-cased.
+const COMMON_PASSWORDS: &[&str] = &[
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "passw0rd",
+    "p@ssw0rd",
+    "iloveyou",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "welcome1",
+    "welcome123",
+    "letmein1",
+    "trustno1",
+    "starwars",
+    "whatever",
+    "superman",
+    "michelle",
+    "jennifer",
+    "corvette",
+    "computer",
+    "mercedes",
+    "internet",
+    "nicole123",
+    "changeme",
+    "administrator",
+    "admin123",
+    "qwerty123",
+    "1q2w3e4r",
+    "1qaz2wsx",
+    "zaq12wsx",
+    "football1",
+    "iloveyou1",
+    "liverpool",
+    "chelsea1",
+    "dragon123",
+    "monkey123",
+    "shadow123",
+    "master123",
+    "asdfghjkl",
+    "qwertyuiop",
+    "11111111",
+    "12341234",
+    "88888888",
+    "87654321",
+    "123123123",
+    "987654321",
+    "00000000",
+    "q1w2e3r4",
+    "q1w2e3r4t5",
+    "abc12345",
+    "abcd1234",
+    "password!",
+    "secret123",
+    "access14",
+];
+
+fn is_breached_pattern(password: &str) -> bool {
+    let lower = password.to_lowercase();
+    if COMMON_PASSWORDS.contains(&lower.as_str()) {
+        return true;
+    }
+    let chars: Vec<char> = lower.chars().collect();
+    if chars.windows(2).all(|w| w[0] == w[1]) {
+        return true;
+    }
+    let step = |d: i32| chars.windows(2).all(|w| (w[1] as i32) - (w[0] as i32) == d);
+    if step(1) || step(-1) {
+        return true;
+    }
+    ["qwertyuiop", "asdfghjkl", "zxcvbnm", "1234567890"]
+        .iter()
+        .any(|row| row.contains(lower.as_str()) || lower.contains(row))
 }
 
 const COLUMNS: &str = "id, email, username, name, given_name, family_name, email_verified, \
@@ -512,6 +607,24 @@ pub async fn delete_credentials(credentials: &impl Sql, user_id: &str) -> Result
 mod tests {
     use super::*;
     use crate::testing::SeededRng;
+
+    #[test]
+    fn breached_patterns_are_refused_and_passphrases_pass() {
+        for bad in [
+            "password123",
+            "Password1",
+            "aaaaaaaa",
+            "12345678",
+            "hgfedcba",
+            "qwertyuiop",
+            "xxqwertyuiopxx",
+        ] {
+            assert!(check_password(bad).is_err(), "{bad}");
+        }
+        for good in ["correct horse battery", "wonderland-42", "can-we-fix-it"] {
+            assert!(check_password(good).is_ok(), "{good}");
+        }
+    }
 
     #[test]
     fn password_hash_round_trips_and_dummy_hash_parses() {

@@ -804,12 +804,24 @@ fn the_consent_page_names_the_app_and_its_url() {
         json!({"slug": "wiki", "name": "Team Wiki", "url": "https://wiki.example.test", "client_id": "rp"}),
     );
     assert_eq!(resp.status(), 201);
-    assert_eq!(admin(&host, "PUT", "/admin/users/alice/roles/wiki/user", json!({})).status(), 204);
+    assert_eq!(
+        admin(
+            &host,
+            "PUT",
+            "/admin/users/alice/roles/wiki/user",
+            json!({})
+        )
+        .status(),
+        204
+    );
     let browser = Browser::new(&host);
     let resp = browser.get(&authorize_url(""));
     let resp = browser.login(&resp, "alice", "wonderland-42");
     let page = text(&browser.get(&location(&resp)));
     assert!(page.contains("<strong>Team Wiki</strong>"), "{page}");
-    assert!(page.contains("href=\"https://wiki.example.test/\""), "{page}");
+    assert!(
+        page.contains("href=\"https://wiki.example.test/\""),
+        "{page}"
+    );
     assert!(page.contains("See your email address"));
 }

@@ -91,15 +91,15 @@ pub fn set_password(
          <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"new-password\" \
          minlength=\"{MIN_PASSWORD_LEN}\" maxlength=\"{MAX_PASSWORD_LEN}\" required autofocus \
          aria-describedby=\"{described}\"{invalid}>\
-         <p class=\"muted\" id=\"password-rule\">Use {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} \
-         characters. A long passphrase of unrelated words is strong and easy to remember; do \
-         not reuse a password from another site.</p>\
+         <p class=\"muted\" id=\"password-rule\">{rule} A long passphrase of unrelated \
+         words is strong and easy to remember; do not reuse a password from another site.</p>\
          <label for=\"confirm\">Repeat the password</label>\
          <input type=\"password\" id=\"confirm\" name=\"confirm\" autocomplete=\"new-password\" \
          required{invalid}>\
          <button type=\"submit\">Set password</button></form>",
         username = escape(username),
         token = escape(token),
+        rule = escape(&crate::user::password_rule()),
     );
     html::response(
         status,

@@ -451,11 +451,7 @@ async fn overview_with<P: Ports>(
             kind: "password",
             value: "",
             autocomplete: "new-password",
-            hint: Some(&format!(
-                "{} to {} characters.",
-                user::MIN_PASSWORD_LEN,
-                user::MAX_PASSWORD_LEN
-            )),
+            hint: Some(&user::password_rule()),
             required: true,
         }
         .render(errors),
