@@ -112,6 +112,8 @@ fn repository_manifest_routes_the_url_map() -> anyhow::Result<()> {
     }
     assert_eq!(component(r, "/admin"), Some("admin"));
     assert_eq!(component(r, "/admin/clients/abc"), Some("admin"));
+    assert_eq!(component(r, "/recovery"), Some("recovery"));
+    assert_eq!(component(r, "/recovery/password"), Some("recovery"));
     assert_eq!(component(r, "/.well-known/other"), None);
     assert_eq!(component(r, "/oauth2/other"), None);
     assert_eq!(component(r, "/userinfo/x"), None);
@@ -119,10 +121,11 @@ fn repository_manifest_routes_the_url_map() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Least privilege in the repository's manifest: only login and admin may open the credentials
-/// database (password hashes); every function has the main database and the KV cache.
+/// Least privilege in the repository's manifest: only login, recovery and admin may open the
+/// credentials database (password hashes, recovery-token digests); every function has the main
+/// database and the KV cache.
 #[test]
-fn repository_manifest_grants_credentials_only_to_login_and_admin() -> anyhow::Result<()> {
+fn repository_manifest_grants_credentials_only_to_login_recovery_and_admin() -> anyhow::Result<()> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml");
     let app = App::load(&manifest)?;
     let ids: Vec<&str> = app.components.keys().map(String::as_str).collect();
@@ -133,13 +136,14 @@ fn repository_manifest_grants_credentials_only_to_login_and_admin() -> anyhow::R
             "authorize",
             "discovery",
             "login",
+            "recovery",
             "token",
             "userinfo"
         ]
     );
     for (id, c) in &app.components {
         let expected: &[&str] = match id.as_str() {
-            "login" | "admin" => &["default", "credentials"],
+            "login" | "recovery" | "admin" => &["default", "credentials"],
             _ => &["default"],
         };
         assert_eq!(c.sqlite_databases, expected, "{id}");
@@ -151,7 +155,8 @@ fn repository_manifest_grants_credentials_only_to_login_and_admin() -> anyhow::R
         );
         assert_eq!(
             c.variables.contains_key("key_encryption_key"),
-            !matches!(id.as_str(), "discovery" | "userinfo"),
+            // recovery opens no sealed request.
+            !matches!(id.as_str(), "discovery" | "userinfo" | "recovery"),
             "{id}: key_encryption_key"
         );
     }
