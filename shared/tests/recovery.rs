@@ -5,54 +5,21 @@
 //! per-browser value. The native host's mail client is checked against a local HTTP server.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+#[allow(clippy::wildcard_imports)]
+use common::*;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 
+use edgeid::Response;
 use edgeid::mail::Mail;
 use edgeid::platform::native::{NativeConfig, NativePorts};
 use edgeid::ports::Ports as _;
 use edgeid::testing::MemoryHost;
-use edgeid::{Request, Response};
 use futures_executor::block_on;
 use serde_json::{Value, json};
 
-const ADMIN: &str = "Bearer test-admin-token";
 const PASSWORD: &str = "a long passphrase";
-
-fn send(
-    host: &MemoryHost,
-    method: &str,
-    uri: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Response {
-    let mut b = http::Request::builder().method(method).uri(uri);
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    let req: Request = b.body(body.as_bytes().to_vec()).unwrap();
-    block_on(host.request(req))
-}
-
-fn admin(host: &MemoryHost, method: &str, path: &str, body: Value) -> Response {
-    send(
-        host,
-        method,
-        path,
-        &[
-            ("authorization", ADMIN),
-            ("content-type", "application/json"),
-        ],
-        &body.to_string(),
-    )
-}
-
-fn text(resp: &Response) -> String {
-    String::from_utf8_lossy(resp.body()).into_owned()
-}
-
-fn json_of(resp: &Response) -> Value {
-    serde_json::from_slice(resp.body()).unwrap()
-}
 
 fn form(pairs: &[(&str, &str)]) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());

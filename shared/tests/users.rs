@@ -3,80 +3,24 @@
 //! matches partial text literally, and security events are readable at `/admin/audit`.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+#[allow(clippy::wildcard_imports)]
+use common::*;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use base64::Engine as _;
+use edgeid::Response;
 use edgeid::testing::MemoryHost;
-use edgeid::{Request, Response};
 use futures_executor::block_on;
 use serde_json::{Value, json};
-use sha2::Digest as _;
 
-const ADMIN: &str = "Bearer test-admin-token";
-const CB: &str = "https://rp.example.test/cb";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const PASSWORD: &str = "wonderland-42";
-
-fn send(
-    host: &MemoryHost,
-    method: &str,
-    uri: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Response {
-    let mut b = http::Request::builder().method(method).uri(uri);
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    let req: Request = b.body(body.as_bytes().to_vec()).unwrap();
-    block_on(host.request(req))
-}
-
-fn admin(host: &MemoryHost, method: &str, path: &str, body: Value) -> Response {
-    send(
-        host,
-        method,
-        path,
-        &[
-            ("authorization", ADMIN),
-            ("content-type", "application/json"),
-        ],
-        &body.to_string(),
-    )
-}
 
 fn get(host: &MemoryHost, path: &str) -> Value {
     let resp = admin(host, "GET", path, json!({}));
     assert_eq!(resp.status(), 200, "GET {path}: {}", text(&resp));
     json_of(&resp)
-}
-
-fn json_of(resp: &Response) -> Value {
-    serde_json::from_slice(resp.body()).unwrap()
-}
-
-fn text(resp: &Response) -> String {
-    String::from_utf8_lossy(resp.body()).into_owned()
-}
-
-fn location(resp: &Response) -> String {
-    resp.headers()
-        .get("location")
-        .unwrap_or_else(|| panic!("no Location ({}): {}", resp.status(), text(resp)))
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 /// Every `<input type="hidden" name=".." value="..">` of a page, so the login form is
@@ -107,7 +51,7 @@ fn hidden_inputs(html: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A browser: a cookie jar over the in-memory host.
+/// This file's browser: its login submits every hidden field of the form.
 struct Browser<'h> {
     host: &'h MemoryHost,
     cookies: RefCell<HashMap<String, String>>,
@@ -213,30 +157,10 @@ fn token(host: &MemoryHost, form: &str) -> Response {
     )
 }
 
-fn redeem(host: &MemoryHost, code: &str) -> Response {
-    token(
-        host,
-        &format!(
-            "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={VERIFIER}",
-            form_urlencoded::byte_serialize(CB.as_bytes()).collect::<String>()
-        ),
-    )
-}
-
 fn refresh(host: &MemoryHost, refresh_token: &str) -> Response {
     token(
         host,
         &format!("grant_type=refresh_token&refresh_token={refresh_token}"),
-    )
-}
-
-fn userinfo(host: &MemoryHost, at: &str) -> Response {
-    send(
-        host,
-        "GET",
-        "/userinfo",
-        &[("authorization", &format!("Bearer {at}"))],
-        "",
     )
 }
 
