@@ -272,6 +272,20 @@ impl Admin {
         }
     }
 
+    /// Every item of a keyset-paged list: `path` ends in `?` or `&`, `key` names the array.
+    fn list_all(&self, path: &str, key: &str) -> anyhow::Result<Vec<Value>> {
+        let mut after = String::new();
+        let mut all = Vec::new();
+        loop {
+            let page = self.call("GET", &format!("{path}after={}", enc(&after)), None)?;
+            all.extend(page[key].as_array().cloned().unwrap_or_default());
+            match page["next"].as_str() {
+                Some(n) => after = n.to_owned(),
+                None => return Ok(all),
+            }
+        }
+    }
+
     fn print(v: &Value) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(v)?);
         Ok(())
@@ -333,18 +347,7 @@ impl Admin {
                 Self::print(&self.call("POST", "/clients", Some(body))?)
             }
             ClientCommand::List => {
-                let mut after = String::new();
-                let mut all = Vec::new();
-                loop {
-                    let page =
-                        self.call("GET", &format!("/clients?after={}", enc(&after)), None)?;
-                    all.extend(page["clients"].as_array().cloned().unwrap_or_default());
-                    match page["next"].as_str() {
-                        Some(n) => after = n.to_owned(),
-                        None => break,
-                    }
-                }
-                Self::print(&Value::Array(all))
+                Self::print(&Value::Array(self.list_all("/clients?", "clients")?))
             }
             ClientCommand::Get { id } => {
                 Self::print(&self.call("GET", &format!("/clients/{}", enc(&id)), None)?)
@@ -384,21 +387,11 @@ impl Admin {
                 Self::print(&self.call("POST", "/users", Some(body))?)
             }
             UserCommand::List { search } => {
-                let q = search
-                    .map(|s| format!("&q={}", enc(&s)))
-                    .unwrap_or_default();
-                let mut after = String::new();
-                let mut all = Vec::new();
-                loop {
-                    let page =
-                        self.call("GET", &format!("/users?after={}{q}", enc(&after)), None)?;
-                    all.extend(page["users"].as_array().cloned().unwrap_or_default());
-                    match page["next"].as_str() {
-                        Some(n) => after = n.to_owned(),
-                        None => break,
-                    }
-                }
-                Self::print(&Value::Array(all))
+                let path = search.map_or_else(
+                    || "/users?".to_owned(),
+                    |s| format!("/users?q={}&", enc(&s)),
+                );
+                Self::print(&Value::Array(self.list_all(&path, "users")?))
             }
             UserCommand::Get { id } => {
                 Self::print(&self.call("GET", &format!("/users/{}", enc(&id)), None)?)
