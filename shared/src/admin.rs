@@ -45,6 +45,11 @@ impl From<WriteError> for AdminError {
         match e {
             WriteError::Conflict => AdminError::Conflict("The client already exists.".into()),
             WriteError::NotFound => AdminError::NotFound,
+            WriteError::IdIsAUser => AdminError::InvalidClientMetadata(
+                "client_id is the id (sub) of a user: a client's own tokens carry its client_id \
+                 as sub, so the two must differ. Choose another client_id."
+                    .into(),
+            ),
             WriteError::Storage(e) => e.into(),
         }
     }
@@ -205,9 +210,7 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
             let deleted = client::delete(ports.sql(), &id).await?;
             client::invalidate_cached(ports.kv(), &id).await;
             if deleted {
-                let mut resp = Response::new(Vec::new());
-                *resp.status_mut() = StatusCode::NO_CONTENT;
-                Ok(resp)
+                Ok(no_content())
             } else {
                 Err(AdminError::NotFound)
             }
@@ -441,13 +444,22 @@ async fn create_user<P: Ports>(ports: &P, input: UserInput) -> Result<Response, 
         let phc = user::hash_password(ports, p)?;
         user::set_password(ports.credentials(), &u.id, &phc, now).await?;
     }
-    if !user::insert(ports.sql(), &u).await? {
+    let refusal = match user::insert(ports.sql(), &u).await? {
+        user::Inserted::Created => None,
+        user::Inserted::Taken => Some(AdminError::Conflict(
+            "A user with this email or username already exists.".into(),
+        )),
+        user::Inserted::IdIsAClient => Some(AdminError::Conflict(
+            "The user id is the client_id of a client; a user's sub and a client's id must \
+             differ."
+                .into(),
+        )),
+    };
+    if let Some(e) = refusal {
         if password.is_some() {
             user::delete_credentials(ports.credentials(), &u.id).await?;
         }
-        return Err(AdminError::Conflict(
-            "A user with this email or username already exists.".into(),
-        ));
+        return Err(e);
     }
     audit::record(
         ports.sql(),
@@ -611,6 +623,9 @@ struct PasswordInput {
     password: String,
 }
 
+/// `PUT /admin/users/{user}/password` (`edgeid user set-password`): the admin sets a new
+/// password, which ends ALL of the user's sessions, revokes all their grants and uses up their
+/// open recovery links ([`user::change_password`]): whoever knew the old one keeps nothing.
 async fn set_password<P: Ports>(
     ports: &P,
     ident: &str,
@@ -622,7 +637,7 @@ async fn set_password<P: Ports>(
         .ok_or(AdminError::NotFound)?;
     user::check_password(&input.password).map_err(|e| AdminError::InvalidRequest(e.0))?;
     let phc = user::hash_password(ports, &input.password)?;
-    user::set_password(ports.credentials(), &u.id, &phc, now).await?;
+    user::change_password(ports, &u.id, &phc, now, user::Keep::Nothing).await?;
     audit::record(
         ports.sql(),
         now,

@@ -252,15 +252,7 @@ impl ClientInput {
         }
         let scope = validate_scope(&self.scope)?;
         for a in &self.audience {
-            if a.is_empty()
-                || a.len() > 1024
-                || a.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                return bad(format!(
-                    "audience {:?} is not a valid audience",
-                    crate::web::printable(a)
-                ));
-            }
+            validate_audience(a)?;
         }
         let alg = match self.id_token_signed_response_alg.as_deref() {
             None => Alg::RS256,
@@ -317,8 +309,52 @@ fn dedup(v: Vec<String>) -> Vec<String> {
     out
 }
 
+/// An `audience` value: an absolute URI without a fragment (RFC 8707 §2: a resource
+/// indicator "MUST be an absolute URI ... MUST NOT include a fragment component"), at most
+/// 1024 characters. It becomes the access token's `aud` (RFC 9068 §3), which resource servers
+/// compare with their own identifier; a relative or bare name could equal anything.
+pub fn validate_audience(a: &str) -> Result<(), InvalidClient> {
+    let refuse = || {
+        Err(InvalidClient(format!(
+            "audience {:?} must be an absolute URI (with a scheme, e.g. https://api.example.org) \
+             without a fragment",
+            crate::web::printable(a)
+        )))
+    };
+    if a.is_empty() || a.len() > 1024 || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse();
+    }
+    match url::Url::parse(a) {
+        Ok(u) if u.fragment().is_none() => Ok(()),
+        _ => refuse(),
+    }
+}
+
+/// The key under which a `client_id` and a user id (`sub`) are compared: ASCII-lower-cased,
+/// without any `urn:uuid:` and without hyphens, so the spellings of one UUID (RFC 9562 §4:
+/// hexadecimal is case-insensitive on input; the URN form `urn:uuid:...`; the hyphen-less
+/// form many stores use) are one key.
+///
+/// **Rule: a client_id never names a user.** RFC 9068 §2.2 makes a client-credentials token's
+/// `sub` the client's own identifier, and RFC 9068 §5 / RFC 9700 §4.15 warn that a client
+/// able to choose an id equal to a user's `sub` gets tokens a resource server takes for that
+/// user's. Client ids are chosen freely (imported Hydra clients keep their ids, often UUIDs;
+/// Kubernetes Secrets name them) and imported users keep their Kratos UUID as `sub`, so the
+/// format alone cannot tell them apart. Instead the two id spaces are kept disjoint under this
+/// key, checked atomically on both sides: [`insert`] refuses a client whose key equals a
+/// user's, [`crate::user::insert`] a user whose key equals a client's (each check inside its
+/// one INSERT statement). Given that, a token with `sub == client_id` (and no `gid`) is a
+/// client's own token and every other token is a user's; userinfo answers only tokens of a
+/// user's grant.
+pub fn principal_key(id: &str) -> String {
+    id.to_ascii_lowercase()
+        .replace("urn:uuid:", "")
+        .replace('-', "")
+}
+
 /// `client_id`: RFC 6749 Appendix A.1 allows any VSCHAR; edgeid narrows it to characters that
-/// survive URLs, Kubernetes names and logs unescaped.
+/// survive URLs, Kubernetes names and logs unescaped. That it names no user is checked where
+/// it is stored ([`insert`], [`principal_key`]).
 pub fn validate_client_id(id: &str) -> Result<String, InvalidClient> {
     let ok = !id.is_empty()
         && id.len() <= 255
@@ -484,6 +520,8 @@ fn json_text<T: Serialize>(v: &T) -> Value {
 pub enum WriteError {
     Conflict,
     NotFound,
+    /// The `client_id` is (a spelling of) a user's id ([`principal_key`]).
+    IdIsAUser,
     Storage(crate::ports::PortError),
 }
 
@@ -572,12 +610,26 @@ pub async fn list(
     rows.iter().map(from_row).collect()
 }
 
+/// Stores a new client, unless its id is taken by a client or names a user. The user check
+/// is inside the INSERT (one statement: SQLite and D1 run one writer at a time, so a user
+/// created concurrently with the same id is seen by one of the two checks); the key
+/// expression is the SQL twin of [`principal_key`]. It scans `users` (no index on the
+/// expression): client registration is rare and admin-only.
 pub async fn insert(sql: &impl Sql, c: &Client) -> Result<(), WriteError> {
     const Q: &str = "INSERT INTO clients (client_id, client_secret_sha256, client_name, \
         grant_types, response_types, redirect_uris, post_logout_redirect_uris, scope, audience, \
         token_endpoint_auth_method, skip_consent, id_token_signed_response_alg, owner, metadata, \
-        created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    sql.query(Statement::new(Q, to_params(c))).await?;
+        created_at, updated_at) \
+        SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16 \
+        WHERE NOT EXISTS (SELECT 1 FROM users \
+            WHERE replace(replace(lower(id), 'urn:uuid:', ''), '-', '') = ?17) \
+        RETURNING client_id";
+    let mut params = to_params(c);
+    params.push(principal_key(&c.client_id).into());
+    let rows = sql.query(Statement::new(Q, params)).await?;
+    if rows.is_empty() {
+        return Err(WriteError::IdIsAUser);
+    }
     Ok(())
 }
 
@@ -595,12 +647,25 @@ pub async fn update(sql: &impl Sql, c: &Client) -> Result<(), WriteError> {
     }
 }
 
+/// Deletes a client with everything issued to it, in one batch: its users' remembered
+/// consents, its grants (so its access tokens, which name their grant in `gid`, stop being
+/// accepted), its codes and refresh tokens. A client registered later under the same id
+/// inherits nothing: consent is asked again and no old token works (DESIGN.md: "deleting a
+/// client deletes its consents and grants"). `Ok(false)` when there is no such client.
 pub async fn delete(sql: &impl Sql, client_id: &str) -> Result<bool, crate::ports::PortError> {
-    const Q: &str = "DELETE FROM clients WHERE client_id = ? RETURNING client_id";
-    Ok(!sql
-        .query(Statement::new(Q, vec![client_id.into()]))
-        .await?
-        .is_empty())
+    if load(sql, client_id).await?.is_none() {
+        return Ok(false);
+    }
+    let by_id = |q: &'static str| Statement::new(q, vec![client_id.into()]);
+    sql.batch(vec![
+        by_id("DELETE FROM authorization_codes WHERE client_id = ?"),
+        by_id("DELETE FROM refresh_tokens WHERE client_id = ?"),
+        by_id("DELETE FROM grants WHERE client_id = ?"),
+        by_id("DELETE FROM consents WHERE client_id = ?"),
+        by_id("DELETE FROM clients WHERE client_id = ?"),
+    ])
+    .await?;
+    Ok(true)
 }
 
 // ---- authentication at the token endpoint ----
@@ -793,6 +858,46 @@ mod tests {
         .unwrap();
         assert_eq!(c.response_types, vec!["code id_token"]);
         assert_eq!(c.scope, "openid profile");
+    }
+
+    #[test]
+    fn issue9_audiences_are_absolute_uris_without_fragments() {
+        for ok in [
+            "https://api.example.org",
+            "https://api.example.org/v1?x=1",
+            "urn:example:resource",
+            "http://localhost:8080/api",
+        ] {
+            assert!(validate_audience(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "api",
+            "/api",
+            "//api.example.org",
+            "https://api.example.org/#frag",
+            "https://api.example.org/ x",
+            " https://api.example.org",
+        ] {
+            assert!(validate_audience(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_audience(&format!("https://a.example/{}", "x".repeat(1100))).is_err());
+    }
+
+    #[test]
+    fn issue9_one_uuid_in_any_spelling_is_one_principal_key() {
+        let id = "2be3de96-5386-4040-ada4-78bb70c8a224";
+        let key = principal_key(id);
+        assert_eq!(key, "2be3de9653864040ada478bb70c8a224");
+        for spelling in [
+            "2BE3DE96-5386-4040-ADA4-78BB70C8A224",
+            "urn:uuid:2be3de96-5386-4040-ada4-78bb70c8a224",
+            "URN:UUID:2be3de96-5386-4040-ada4-78bb70c8a224",
+            "2be3de9653864040ada478bb70c8a224",
+        ] {
+            assert_eq!(principal_key(spelling), key, "{spelling}");
+        }
+        assert_ne!(principal_key("ext-gitlab"), key);
     }
 
     #[test]

@@ -106,6 +106,11 @@ pub fn new_code<P: Ports>(
 /// RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once."
 /// RFC 6749 §4.1.3: the code must have been issued to the authenticated client, so another
 /// client's attempt neither uses it up nor counts as a replay.
+///
+/// The code's grant must still stand (RFC 6749 §5.2 `invalid_grant`: the grant "is invalid,
+/// expired, revoked"): a code issued before its grant was revoked — the user revoked the app,
+/// changed their password, was disabled — redeems to nothing. The join is inside the one
+/// conditional UPDATE, so a revocation that commits before the redemption always wins.
 pub async fn redeem_code(
     sql: &impl Sql,
     code: &str,
@@ -117,6 +122,7 @@ pub async fn redeem_code(
         .query(Statement::new(
             "UPDATE authorization_codes SET used_at = ? \
              WHERE code_sha256 = ? AND client_id = ? AND used_at IS NULL AND expires_at > ? \
+             AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL) \
              RETURNING grant_id, client_id, redirect_uri, code_challenge, nonce, auth_time, amr",
             vec![
                 now.into(),

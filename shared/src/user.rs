@@ -400,11 +400,30 @@ fn like_escape(text: &str) -> String {
     out
 }
 
-/// Inserts a user; `Ok(false)` when the email or username is taken.
-pub async fn insert(sql: &impl Sql, u: &User) -> Result<bool, PortError> {
+/// What [`insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Created,
+    /// The email or username belongs to another user.
+    Taken,
+    /// The id is (a spelling of) a client's `client_id`: refused, because a client's own
+    /// tokens carry its id as `sub` ([`crate::client::principal_key`]).
+    IdIsAClient,
+}
+
+/// Inserts a user, unless its email or username is taken or its id names a client.
+///
+/// The client check is inside the INSERT (`... SELECT ... WHERE NOT EXISTS`), so it is one
+/// statement: SQLite and D1 run one writer at a time, and a client registered concurrently
+/// with the same id either commits first (this insert inserts nothing) or after (and its own
+/// check sees this user). The key expression is the SQL twin of
+/// [`crate::client::principal_key`].
+pub async fn insert(sql: &impl Sql, u: &User) -> Result<Inserted, PortError> {
     const Q: &str = "INSERT INTO users (id, email, username, name, given_name, family_name, \
         email_verified, is_admin, disabled, created_at, updated_at) \
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 WHERE NOT EXISTS (SELECT 1 FROM \
+        clients WHERE replace(replace(lower(client_id), 'urn:uuid:', ''), '-', '') = ?12) \
+        RETURNING id";
     let stmt = Statement::new(
         Q,
         vec![
@@ -419,11 +438,13 @@ pub async fn insert(sql: &impl Sql, u: &User) -> Result<bool, PortError> {
             u.disabled.into(),
             u.created_at.into(),
             u.updated_at.into(),
+            crate::client::principal_key(&u.id).into(),
         ],
     );
     match sql.query(stmt).await {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind == PortErrorKind::Conflict => Ok(false),
+        Ok(rows) if rows.is_empty() => Ok(Inserted::IdIsAClient),
+        Ok(_) => Ok(Inserted::Created),
+        Err(e) if e.kind == PortErrorKind::Conflict => Ok(Inserted::Taken),
         Err(e) => Err(e),
     }
 }
@@ -560,6 +581,9 @@ pub fn verify_password(phc: &str, password: &str) -> bool {
 pub const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$\
     3Nxqj4P7W9cA3DMtqZbN0bK9bqkG2bZg3L0Fh0h1Q2s";
 
+/// Stores a password hash and nothing else: for a user who has nothing yet to end (a user
+/// being created, a legacy hash upgraded at sign-in). A *change* of password goes through
+/// [`change_password`].
 pub async fn set_password(
     credentials: &impl Sql,
     user_id: &str,
@@ -567,14 +591,79 @@ pub async fn set_password(
     now: UnixTime,
 ) -> Result<(), PortError> {
     ensure_credentials_schema(credentials).await?;
-    credentials
-        .query(Statement::new(
-            "INSERT INTO password_credentials (user_id, phc, updated_at) VALUES (?, ?, ?) \
-             ON CONFLICT (user_id) DO UPDATE SET phc = excluded.phc, updated_at = excluded.updated_at",
-            vec![user_id.into(), phc.into(), now.into()],
-        ))
-        .await?;
+    credentials.query(store_password(user_id, phc, now)).await?;
     Ok(())
+}
+
+fn store_password(user_id: &str, phc: &str, now: UnixTime) -> Statement {
+    Statement::new(
+        "INSERT INTO password_credentials (user_id, phc, updated_at) VALUES (?, ?, ?) \
+         ON CONFLICT (user_id) DO UPDATE SET phc = excluded.phc, updated_at = excluded.updated_at",
+        vec![user_id.into(), phc.into(), now.into()],
+    )
+}
+
+/// Which of the user's sessions survive a password change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep<'a> {
+    /// None: an admin set the password (`PUT /admin/users/{user}/password`, `edgeid user
+    /// set-password`), or a recovery link did (it starts the one new session afterwards).
+    Nothing,
+    /// The session that made the change on the settings page, by its token digest.
+    Session(&'a str),
+}
+
+/// A new password, and the end of what the old one protected (DESIGN.md: "credential changes
+/// end what they protect"; RFC 9700 §4.14.2: refresh tokens are revoked when the user's
+/// credentials change):
+///
+/// - main database, one batch: every session of the user ends but `keep`, and every grant of
+///   the user is revoked, so their refresh tokens stop rotating, their access tokens stop
+///   being accepted (userinfo, introspection) and codes not yet redeemed redeem to
+///   `invalid_grant` ([`crate::grant::redeem_code`]);
+/// - credentials database, one batch: the new hash, and every open recovery link of the
+///   user used up (a link mailed before the change must not undo it).
+///
+/// The two databases are separate on purpose (least privilege), so no transaction spans both.
+/// The main batch runs before the password is written and once more after it: a failure in
+/// between leaves the old password in place with nothing it opened still alive (fail
+/// closed), and the second pass ends what a sign-in with the old password opened while the
+/// new one was being written. Both statements are idempotent.
+pub async fn change_password<P: crate::ports::Ports>(
+    ports: &P,
+    user_id: &str,
+    phc: &str,
+    now: UnixTime,
+    keep: Keep<'_>,
+) -> Result<(), PortError> {
+    let kept = match keep {
+        Keep::Nothing => "",
+        Keep::Session(token_sha256) => token_sha256,
+    };
+    let end = vec![
+        Statement::new(
+            "UPDATE sessions SET ended_at = ?1 \
+             WHERE user_id = ?2 AND ended_at IS NULL AND token_sha256 <> ?3",
+            vec![now.into(), user_id.into(), kept.into()],
+        ),
+        Statement::new(
+            "UPDATE grants SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+            vec![now.into(), user_id.into()],
+        ),
+    ];
+    ports.sql().batch(end.clone()).await?;
+    ensure_credentials_schema(ports.credentials()).await?;
+    ports
+        .credentials()
+        .batch(vec![
+            store_password(user_id, phc, now),
+            Statement::new(
+                "UPDATE recovery_tokens SET used_at = ?1 WHERE user_id = ?2 AND used_at IS NULL",
+                vec![now.into(), user_id.into()],
+            ),
+        ])
+        .await?;
+    ports.sql().batch(end).await
 }
 
 pub async fn password_hash(

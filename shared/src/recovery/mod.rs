@@ -433,29 +433,15 @@ async fn password_submit<P: Ports>(
         return Ok(pages::link_invalid(settings));
     };
     let phc = user::hash_password(ports, password)?;
-    user::set_password(ports.credentials(), &u.id, &phc, now).await?;
-    // Every other link of this user dies with this one.
-    ports
-        .credentials()
-        .query(Statement::new(
-            "UPDATE recovery_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL",
-            vec![now.into(), u.id.as_str().into()],
-        ))
-        .await?;
+    // A new password ends every session and grant the old one opened, and every other link
+    // of this user dies with this one; the session started below is then the only one.
+    user::change_password(ports, &u.id, &phc, now, user::Keep::Nothing).await?;
     if purpose == Purpose::Welcome && !u.email_verified {
         // The link reached the user through this address.
         u.email_verified = true;
         u.updated_at = now;
         user::update(ports.sql(), &u).await?;
     }
-    // A new password ends every session the old one opened.
-    ports
-        .sql()
-        .query(Statement::new(
-            "UPDATE sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL",
-            vec![now.into(), u.id.as_str().into()],
-        ))
-        .await?;
     if let Some(old) = session::current(ports.sql(), req, now).await? {
         session::end(ports.sql(), &old.token_sha256, now).await?;
     }

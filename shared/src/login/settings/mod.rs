@@ -692,20 +692,16 @@ async fn password<P: Ports>(
         return fail("current_password", m, StatusCode::UNAUTHORIZED).await;
     }
     let phc = user::hash_password(ports, new)?;
-    user::set_password(ports.credentials(), &ctx.user.id, &phc, ctx.now).await?;
-    // Whoever knew the old password may hold another session: end them.
-    ports
-        .sql()
-        .query(Statement::new(
-            "UPDATE sessions SET ended_at = ? \
-             WHERE user_id = ? AND token_sha256 <> ? AND ended_at IS NULL",
-            vec![
-                ctx.now.into(),
-                ctx.user.id.as_str().into(),
-                ctx.s.token_sha256.as_str().into(),
-            ],
-        ))
-        .await?;
+    // Whoever knew the old password may hold another session, a refresh token or a recovery
+    // link: all of them end; this session stays.
+    user::change_password(
+        ports,
+        &ctx.user.id,
+        &phc,
+        ctx.now,
+        user::Keep::Session(&ctx.s.token_sha256),
+    )
+    .await?;
     audit::record(
         ports.sql(),
         ctx.now,
