@@ -22,6 +22,7 @@ use tracing::{info, warn};
 use crate::admin::{AdminApi, AdminError, Registration};
 use crate::crd::{API_VERSION, KIND, status_code};
 use crate::crd::{OAuth2Client, OAuth2ClientCondition, OAuth2ClientStatus, ReconciliationError};
+use crate::policy::Policy;
 use crate::registration::{self, SecretKeys};
 
 /// The sidecar's finalizer: the provider's client is removed before the resource goes.
@@ -43,11 +44,16 @@ pub struct Settings {
     /// First retry delay after a failure; doubles per consecutive failure up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// What the resources of each namespace may claim ([`crate::policy`]).
+    pub policy: Policy,
 }
 
 impl Settings {
     /// Reads `EDGEID_URL`, `EDGEID_TOKEN`, `WATCH_NAMESPACES` (comma- or space-separated,
-    /// empty = all), `CLIENT_ID_KEY`, `CLIENT_SECRET_KEY` and `RESYNC_SECONDS` (default 300).
+    /// empty = all), `CLIENT_ID_KEY`, `CLIENT_SECRET_KEY`, `RESYNC_SECONDS` (default 300) and
+    /// `POLICY_FILE` (the namespace policy; unset: the safe default of [`crate::policy`]). A
+    /// policy file that cannot be read or parsed stops the start: running without the
+    /// operator's limits would be worse.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let required = |name: &str| {
             var(name)
@@ -78,6 +84,10 @@ impl Settings {
             resync: Duration::from_secs(resync),
             backoff_base: Duration::from_secs(5),
             backoff_max: Duration::from_secs(300),
+            policy: match optional("POLICY_FILE") {
+                None => Policy::default(),
+                Some(path) => Policy::load(path.trim())?,
+            },
         })
     }
 }
@@ -327,6 +337,16 @@ async fn sync(obj: &OAuth2Client, ctx: &Context) -> Result<(), Failure> {
         code: status_code::REGISTRATION_FAILED,
         description,
     })?;
+    // The operator's limits for this namespace, before anything is written: a refused
+    // resource changes nothing in the provider (a client it registered earlier stays as it
+    // was) and says why in its status.
+    ctx.settings
+        .policy
+        .check(&ns, &wanted)
+        .map_err(|description| Failure::Invalid {
+            code: status_code::POLICY_REFUSED,
+            description,
+        })?;
     let Some(creds) = creds else {
         return register_with_generated_credentials(obj, ctx, &secrets, &reg).await;
     };
@@ -607,6 +627,37 @@ mod tests {
         assert_eq!(s.secret_keys.client_id.as_deref(), Some("id"));
         assert_eq!(s.secret_keys.client_secret, None);
         assert_eq!(s.resync, Duration::from_secs(60));
+        assert_eq!(
+            s.policy,
+            Policy::default(),
+            "no POLICY_FILE: the safe default"
+        );
         assert!(Settings::from_env(|_| None).is_err());
+    }
+
+    #[test]
+    fn issue9_a_policy_file_is_read_and_a_broken_one_stops_the_start() {
+        let dir =
+            std::env::temp_dir().join(format!("edgeid-sidecar-policy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.yaml");
+        std::fs::write(&good, "namespaces: {apps: {allowSkipConsent: true}}").unwrap();
+        let bad = dir.join("bad.yaml");
+        std::fs::write(&bad, "default: {audiences: [not-a-uri]}").unwrap();
+        let env = |policy: &std::path::Path| {
+            let policy = policy.display().to_string();
+            move |k: &str| match k {
+                "EDGEID_URL" => Some("http://edgeid".to_owned()),
+                "EDGEID_TOKEN" => Some("tok".to_owned()),
+                "POLICY_FILE" => Some(policy.clone()),
+                _ => None,
+            }
+        };
+        let s = Settings::from_env(env(&good)).unwrap();
+        assert!(s.policy.for_namespace("apps").allow_skip_consent);
+        assert!(!s.policy.for_namespace("other").allow_skip_consent);
+        assert!(Settings::from_env(env(&bad)).is_err());
+        assert!(Settings::from_env(env(&dir.join("missing.yaml"))).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

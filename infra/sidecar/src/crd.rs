@@ -264,6 +264,9 @@ pub mod status_code {
     pub const INVALID_SECRET: &str = "INVALID_SECRET";
     pub const SECRET_NOT_FOUND: &str = "SECRET_NOT_FOUND";
     pub const INVALID_HYDRA_ADDRESS: &str = "INVALID_HYDRA_ADDRESS";
+    /// edgeid's own: the namespace's policy does not allow what the resource asks for
+    /// ([`crate::policy`]).
+    pub const POLICY_REFUSED: &str = "CLIENT_POLICY_REFUSED";
 }
 
 impl OAuth2Client {

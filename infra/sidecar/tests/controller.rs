@@ -20,7 +20,7 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
 use edgeid_sidecar::registration::SecretKeys;
-use edgeid_sidecar::{Context, FINALIZER, LEGACY_FINALIZER, OAuth2Client, Settings};
+use edgeid_sidecar::{Context, FINALIZER, LEGACY_FINALIZER, OAuth2Client, Policy, Settings};
 use kube_mock::{Expect, MockKube, client_path, get_secret, status_path};
 use provider::FakeProvider;
 
@@ -36,13 +36,28 @@ fn settings(provider: &FakeProvider) -> Settings {
         resync: RESYNC,
         backoff_base: Duration::from_secs(5),
         backoff_max: Duration::from_secs(300),
+        // The tests of the sync itself run in a namespace the operator trusts fully; the
+        // policy has its own tests below.
+        policy: Policy::parse(
+            "namespaces: {apps: {allowSkipConsent: true, audiences: ['*'], scopes: ['*']}}",
+        )
+        .unwrap(),
     }
 }
 
 fn setup() -> (Arc<Context>, MockKube, FakeProvider) {
+    setup_with(None)
+}
+
+/// A context whose policy is `policy` (YAML), or the permissive one of [`settings`].
+fn setup_with(policy: Option<&str>) -> (Arc<Context>, MockKube, FakeProvider) {
     let provider = FakeProvider::start();
     let (client, kube) = MockKube::new();
-    let ctx = Arc::new(Context::new(client, settings(&provider)).unwrap());
+    let mut settings = settings(&provider);
+    if let Some(p) = policy {
+        settings.policy = Policy::parse(p).unwrap();
+    }
+    let ctx = Arc::new(Context::new(client, settings).unwrap());
     (ctx, kube, provider)
 }
 
@@ -728,5 +743,234 @@ async fn the_periodic_resync_repairs_drift_in_the_provider() {
     assert_eq!(writes.len(), 1, "{writes:?}");
     assert_eq!(writes[0].method, "PUT");
     assert_eq!(provider.client("app-a").await.unwrap()["scope"], "read");
+    kube.finish().await;
+}
+
+/// The resource `name` with `spec`, its Secret holding `id`, reconciled once: the status patch
+/// must report `code` with `needle` in its description, and nothing may be written to the
+/// provider.
+async fn refused(
+    ctx: &Arc<Context>,
+    kube: &MockKube,
+    provider: &FakeProvider,
+    spec: Value,
+    id: &str,
+    code: &'static str,
+    needle: &'static str,
+) {
+    let obj = finalized(resource("app-p", spec));
+    kube.expect([
+        get_secret(
+            NS,
+            "p-creds",
+            Some(secret(
+                "p-creds",
+                &[("CLIENT_ID", id), ("CLIENT_SECRET", "policy-secret")],
+            )),
+        ),
+        error_status(&obj, code, needle),
+    ]);
+    // Reported and left until the resource (or the policy) changes: no error backoff.
+    assert_eq!(reconcile(&obj, ctx).await.unwrap(), Action::requeue(RESYNC));
+    kube.assert_done();
+    assert!(provider.take_writes().is_empty(), "nothing is written");
+    assert!(provider.client(id).await.is_none());
+}
+
+async fn accepted(ctx: &Arc<Context>, kube: &MockKube, provider: &FakeProvider, spec: Value) {
+    let obj = finalized(resource("app-p", spec));
+    let current = Arc::new(Mutex::new(None));
+    kube.expect([
+        get_secret(
+            NS,
+            "p-creds",
+            Some(secret(
+                "p-creds",
+                &[("CLIENT_ID", "app-p"), ("CLIENT_SECRET", "policy-secret")],
+            )),
+        ),
+        ready_status(&obj, &current),
+    ]);
+    reconcile(&obj, ctx).await.unwrap();
+    kube.assert_done();
+    let writes = provider.take_writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].method, "POST");
+    assert!(provider.client("app-p").await.is_some());
+}
+
+#[tokio::test]
+async fn issue9_the_default_policy_refuses_skip_consent_audiences_and_extra_scopes() {
+    let (ctx, kube, provider) = setup_with(Some("{}"));
+    let app = |extra: Value| {
+        let mut spec = json!({
+            "grantTypes": ["authorization_code"], "redirectUris": ["https://app.example/cb"],
+            "scope": "openid profile email", "secretName": "p-creds",
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        spec
+    };
+    let code = "CLIENT_POLICY_REFUSED";
+    refused(
+        &ctx,
+        &kube,
+        &provider,
+        app(json!({"skipConsent": true})),
+        "app-p",
+        code,
+        "skipConsent is not allowed",
+    )
+    .await;
+    refused(
+        &ctx,
+        &kube,
+        &provider,
+        app(json!({"audience": ["https://api.example/v1"]})),
+        "app-p",
+        code,
+        "audience https://api.example/v1 is not allowed",
+    )
+    .await;
+    refused(
+        &ctx,
+        &kube,
+        &provider,
+        app(json!({"scope": "openid stackspin_roles"})),
+        "app-p",
+        code,
+        "scope stackspin_roles is not allowed",
+    )
+    .await;
+    refused(
+        &ctx,
+        &kube,
+        &provider,
+        app(json!({"scopeArray": ["openid", "groups"]})),
+        "app-p",
+        code,
+        "default policy",
+    )
+    .await;
+    // What the default allows goes through.
+    accepted(
+        &ctx,
+        &kube,
+        &provider,
+        app(json!({"scope": "openid profile email offline_access"})),
+    )
+    .await;
+    kube.finish().await;
+}
+
+#[tokio::test]
+async fn issue9_a_namespace_entry_allows_what_it_lists_and_nothing_else() {
+    let policy = "default: {scopes: [openid]}\n\
+                  namespaces:\n  \
+                    apps: {audiences: ['https://api.example/'], scopes: [read]}\n";
+    let (ctx, kube, provider) = setup_with(Some(policy));
+    let machine = |aud: &str, scope: &str| {
+        json!({"grantTypes": ["client_credentials"], "audience": [aud], "scope": scope,
+               "secretName": "p-creds"})
+    };
+    refused(
+        &ctx,
+        &kube,
+        &provider,
+        machine("https://evil.example/", "read"),
+        "app-p",
+        "CLIENT_POLICY_REFUSED",
+        "the policy for namespace apps",
+    )
+    .await;
+    refused(
+        &ctx,
+        &kube,
+        &provider,
+        machine("https://api.example/v1", "write"),
+        "app-p",
+        "CLIENT_POLICY_REFUSED",
+        "scope write is not allowed",
+    )
+    .await;
+    let mut skip = machine("https://api.example/v1", "read");
+    skip["skipConsent"] = true.into();
+    refused(
+        &ctx,
+        &kube,
+        &provider,
+        skip,
+        "app-p",
+        "CLIENT_POLICY_REFUSED",
+        "skipConsent",
+    )
+    .await;
+    accepted(
+        &ctx,
+        &kube,
+        &provider,
+        machine("https://api.example/v1", "read"),
+    )
+    .await;
+    kube.finish().await;
+}
+
+#[tokio::test]
+async fn issue9_a_client_id_equal_to_a_users_sub_is_reported_in_status() {
+    let (ctx, kube, provider) = setup();
+    let (status, user) = provider
+        .call(
+            Method::POST,
+            "/admin/users",
+            Some(json!({"email": "ada@example.com", "username": "ada"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let sub = user["id"].as_str().unwrap().to_owned();
+    let obj = finalized(resource("app-p", machine_spec("p-creds")));
+    kube.expect([
+        get_secret(
+            NS,
+            "p-creds",
+            Some(secret(
+                "p-creds",
+                &[
+                    ("CLIENT_ID", sub.as_str()),
+                    ("CLIENT_SECRET", "policy-secret"),
+                ],
+            )),
+        ),
+        error_status(&obj, "CLIENT_REGISTRATION_FAILED", "(sub) of a user"),
+    ]);
+    // The provider's refusal (400) is final for this spec: reported, not retried.
+    assert_eq!(
+        reconcile(&obj, &ctx).await.unwrap(),
+        Action::requeue(RESYNC)
+    );
+    kube.assert_done();
+    assert!(provider.client(&sub).await.is_none());
+    kube.finish().await;
+}
+
+#[tokio::test]
+async fn issue9_a_relative_audience_is_reported_before_any_request() {
+    let (ctx, kube, provider) = setup();
+    let spec = json!({"grantTypes": ["client_credentials"], "audience": ["api"], "scope": "read",
+                      "secretName": "p-creds"});
+    refused(
+        &ctx,
+        &kube,
+        &provider,
+        spec,
+        "app-p",
+        "CLIENT_REGISTRATION_FAILED",
+        "absolute URI",
+    )
+    .await;
+    assert!(
+        provider.take().is_empty(),
+        "not even a read reached the provider"
+    );
     kube.finish().await;
 }

@@ -163,6 +163,13 @@ fn manifests(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The policy `infra/k8s/sidecar-policy.yaml` ships (its ConfigMap's `policy.yaml`): the
+/// example runs under it unchanged.
+fn shipped_policy() -> edgeid_sidecar::Policy {
+    let config_map = manifests(&workspace().join("infra/k8s/sidecar-policy.yaml")).remove(0);
+    edgeid_sidecar::Policy::parse(config_map["data"]["policy.yaml"].as_str().unwrap()).unwrap()
+}
+
 fn ready(obj: &Value) -> bool {
     obj["status"]["conditions"] == json!([{"type": "Ready", "status": "True"}])
         && obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
@@ -188,6 +195,7 @@ async fn gitlab_example_applies_unchanged_and_its_client_follows_the_resource() 
         resync: Duration::from_secs(300),
         backoff_base: Duration::from_millis(200),
         backoff_max: Duration::from_secs(2),
+        policy: shipped_policy(),
     };
     let ctx = Arc::new(Context::new(kube.client(), settings).unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -141,3 +141,40 @@ fn rbac_grants_only_what_the_sidecar_uses() {
         ]
     );
 }
+
+#[test]
+fn issue9_the_shipped_policy_parses_admits_the_gitlab_example_and_keeps_the_safe_default() {
+    let docs = documents(&k8s_dir().join("sidecar-policy.yaml"));
+    let text = docs[0]["data"]["policy.yaml"].as_str().unwrap();
+    let policy = edgeid_sidecar::Policy::parse(text).unwrap();
+    assert_eq!(
+        policy.default,
+        edgeid_sidecar::policy::NamespacePolicy::default(),
+        "the file states the built-in default"
+    );
+    let dir = k8s_dir().join("examples/gitlab");
+    let client: edgeid_sidecar::OAuth2Client =
+        serde_yaml::from_value(documents(&dir.join("oauth2client.yaml")).remove(0)).unwrap();
+    let stored = edgeid_sidecar::registration::validate(
+        &edgeid_sidecar::registration::registration(&client, None),
+    )
+    .unwrap();
+    assert_eq!(policy.check("edgeid", &stored), Ok(()));
+    // The same resource in a tenant namespace asks for more than the default allows.
+    let e = policy.check("apps", &stored).unwrap_err();
+    assert!(
+        e.contains("skipConsent") && e.contains("stackspin_roles"),
+        "{e}"
+    );
+    // The sidecar is told where the file is mounted.
+    let deployment = documents(&k8s_dir().join("sidecar.yaml")).remove(0);
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let env = container["env"].as_sequence().unwrap();
+    let path = env
+        .iter()
+        .find(|e| e["name"].as_str() == Some("POLICY_FILE"))
+        .and_then(|e| e["value"].as_str())
+        .unwrap();
+    let mount = container["volumeMounts"][0]["mountPath"].as_str().unwrap();
+    assert_eq!(path, format!("{mount}/policy.yaml"));
+}
