@@ -29,6 +29,11 @@ pub mod var {
     pub const LOGO_URL: &str = "logo_url";
     /// The accent colour of buttons and focus rings, `#rrggbb` (optional).
     pub const ACCENT_COLOR: &str = "accent_color";
+    /// Reverse proxies whose forwarding headers are believed: CIDR blocks separated by commas
+    /// or spaces (`10.0.0.0/8, fd00::/8`). Empty (the default): the socket peer is the client,
+    /// and `Forwarded` / `X-Forwarded-For` are ignored ([`crate::throttle::address`]). Read by
+    /// the native and Spin hosts; Cloudflare's edge sets `CF-Connecting-IP` itself.
+    pub const TRUSTED_PROXIES: &str = "trusted_proxies";
 }
 
 pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 900;

@@ -19,6 +19,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_throttle.sql",
         include_str!("../../infra/migrations/0004_throttle.sql"),
     ),
+    (
+        "0005_throttle.sql",
+        include_str!("../../infra/migrations/0005_throttle.sql"),
+    ),
 ];
 
 /// Migrations of the credentials database (password hashes; DESIGN.md keeps them apart so

@@ -134,8 +134,11 @@ async fn check_password<P: Ports>(
     client_id: Option<&str>,
     now: UnixTime,
 ) -> Result<PasswordCheck, OAuthError> {
+    // Reserved before the hash is checked (one atomic SQL statement per counter): a
+    // concurrent burst gets only the allowed number of attempts evaluated.
     let addr = throttle::client_addr(req);
-    if let throttle::Verdict::Wait(seconds) = throttle::check(ports, identifier, &addr, now).await?
+    if let throttle::Verdict::Wait(seconds) =
+        throttle::password_attempt(ports, identifier, &addr, now).await?
     {
         return Ok(PasswordCheck::Wait(seconds));
     }
@@ -152,17 +155,17 @@ async fn check_password<P: Ports>(
         user::verify_password(phc.as_deref().unwrap_or(user::DUMMY_PHC), password) && phc.is_some();
     match found {
         Some(u) if verified && !u.disabled => {
-            throttle::succeeded(ports, identifier, &addr).await;
+            throttle::password_verified(ports, identifier, &addr).await;
             Ok(PasswordCheck::Verified(u))
         }
         other => {
-            throttle::failed(ports, identifier, &addr, now).await?;
+            // The reservation stays counted.
             audit::record(
                 ports.sql(),
                 now,
                 "login.failure",
                 other.as_ref().map_or("", |u| u.id.as_str()),
-                serde_json::json!({ "client_id": client_id }),
+                serde_json::json!({ "client_id": client_id, "addr": addr }),
             )
             .await;
             Ok(PasswordCheck::Failed)
@@ -355,9 +358,16 @@ async fn second_factor_submit<P: Ports>(
         Some(r) => Some(pending_sealed(ports, req, r, now).await?),
         None => None,
     };
-    let addr = throttle::client_addr(req);
-    if let throttle::Verdict::Wait(seconds) =
-        throttle::check(ports, &p.identifier, &addr, now).await?
+    let user = user::load(ports.sql(), &p.user)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(expired)?;
+    let cred = totp::load(ports, &user.id).await?;
+    // The user's own second-factor counter (never reset by the password), reserved before the
+    // code is compared.
+    if cred.is_some()
+        && let throttle::Verdict::Wait(seconds) =
+            throttle::second_factor_attempt(ports, &user.id, now).await?
     {
         let mut resp = pages::second_factor(
             settings,
@@ -370,11 +380,6 @@ async fn second_factor_submit<P: Ports>(
         }
         return Ok(with_retry_after(resp, seconds));
     }
-    let user = user::load(ports.sql(), &p.user)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(expired)?;
-    let cred = totp::load(ports, &user.id).await?;
     let code = form.get("code").unwrap_or("");
     let ok = match &cred {
         Some(c) => totp::verify_second_factor(ports, &user.id, c, code, now).await?,
@@ -382,7 +387,7 @@ async fn second_factor_submit<P: Ports>(
         None => true,
     };
     if !ok {
-        throttle::failed(ports, &p.identifier, &addr, now).await?;
+        // The reservation stays counted.
         audit::record(
             ports.sql(),
             now,
@@ -405,7 +410,9 @@ async fn second_factor_submit<P: Ports>(
         }
         return Ok(resp);
     }
-    throttle::succeeded(ports, &p.identifier, &addr).await;
+    if cred.is_some() {
+        throttle::second_factor_verified(ports, &user.id).await;
+    }
     let amr: &[&str] = if cred.is_some() {
         &[AMR_PASSWORD, totp::AMR_OTP]
     } else {

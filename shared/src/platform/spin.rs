@@ -22,7 +22,7 @@ pub async fn handle(
     req: spin_sdk::http::Request,
 ) -> anyhow::Result<spin_sdk::http::Response> {
     let ports = SpinPorts::default();
-    let req = match into_core_request(req) {
+    let req = match into_core_request(req, &ports) {
         Ok(req) => req,
         Err(e) => {
             eprintln!("edgeid {}: unreadable request: {e:#}", function.name());
@@ -36,7 +36,10 @@ pub async fn handle(
 /// The core routes on `req.uri().path()`, so the URI is the request's own path and query.
 /// (spin-sdk's `Request::uri()` is the absolute URL; `spin-path-info` is only the part after
 /// the matched route prefix.)
-fn into_core_request(req: spin_sdk::http::Request) -> anyhow::Result<crate::Request> {
+fn into_core_request(
+    req: spin_sdk::http::Request,
+    ports: &SpinPorts,
+) -> anyhow::Result<crate::Request> {
     let path_and_query = req
         .path_and_query()
         .ok_or_else(|| anyhow::anyhow!("unparsable request URI {:?}", req.uri()))?
@@ -46,13 +49,14 @@ fn into_core_request(req: spin_sdk::http::Request) -> anyhow::Result<crate::Requ
     for (name, value) in req.headers() {
         builder = builder.header(name, value.as_bytes());
     }
-    // Spin sets `spin-client-addr` from the connection.
+    // Spin sets `spin-client-addr` from the connection (the socket peer: behind an ingress,
+    // the proxy, whose forwarding headers count only when `trusted_proxies` names it).
     let addr = req
         .header("spin-client-addr")
         .and_then(|v| v.as_str())
         .map(str::to_owned);
     let mut core = builder.body(req.into_body())?;
-    crate::throttle::set_client_addr(&mut core, addr.as_deref());
+    crate::throttle::record_client_addr(&mut core, addr.as_deref(), ports);
     Ok(core)
 }
 

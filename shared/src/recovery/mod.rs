@@ -24,7 +24,7 @@ use crate::config::Settings;
 use crate::crypto::{digest_eq, random_token, sha256_hex};
 use crate::error::OAuthError;
 use crate::mail::RecoveryMail;
-use crate::ports::{Kv as _, PortError, Ports, Sql, Statement, UnixTime};
+use crate::ports::{PortError, Ports, Sql, Statement, UnixTime};
 use crate::session::{self, AMR_PASSWORD};
 use crate::user::{self, User};
 use crate::{Request, Response, audit, html, throttle, web};
@@ -33,11 +33,6 @@ use crate::{Request, Response, audit, html, throttle, web};
 pub const WELCOME_TTL: i64 = 24 * 60 * 60;
 /// How long a password-reset link stays valid.
 pub const RESET_TTL: i64 = 60 * 60;
-
-/// The forgot form may be posted this many times per window, per client address and per name.
-const FORGOT_PER_ADDRESS: u32 = 10;
-const FORGOT_PER_NAME: u32 = 3;
-const FORGOT_WINDOW: i64 = 60 * 60;
 
 /// The forgot form's per-browser value (double-submit: the cookie and the hidden field must
 /// match, which a cross-site form cannot arrange).
@@ -255,38 +250,6 @@ fn forgot_form<P: Ports>(ports: &P, settings: &Settings, req: &Request) -> Respo
     resp
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Window {
-    count: u32,
-    start: UnixTime,
-}
-
-/// Counts one forgot-form post against `key`; the seconds to wait when over `limit`.
-async fn over_limit<P: Ports>(ports: &P, key: &str, limit: u32, now: UnixTime) -> Option<i64> {
-    let mut w = match ports.kv().get(key).await {
-        Ok(Some(raw)) => serde_json::from_slice::<Window>(&raw)
-            .ok()
-            .filter(|w| now - w.start < FORGOT_WINDOW)
-            .unwrap_or(Window {
-                count: 0,
-                start: now,
-            }),
-        _ => Window {
-            count: 0,
-            start: now,
-        },
-    };
-    if w.count >= limit {
-        return Some((w.start + FORGOT_WINDOW - now).max(1));
-    }
-    w.count += 1;
-    if let Ok(raw) = serde_json::to_vec(&w) {
-        // Losing a counter only forgets some posts (DESIGN.md: KV holds what may be lost).
-        let _ = ports.kv().put(key, &raw).await;
-    }
-    None
-}
-
 async fn forgot_submit<P: Ports>(
     ports: &P,
     settings: &Settings,
@@ -317,17 +280,9 @@ async fn forgot_submit<P: Ports>(
     }
     // Counted whether or not the account exists, so the limit reveals nothing either.
     let addr = throttle::client_addr(req);
-    let name = sha256_hex(identifier.to_lowercase().as_bytes());
-    let mut wait = None;
-    for (key, limit) in [
-        (format!("recovery:v1:addr:{addr}"), FORGOT_PER_ADDRESS),
-        (format!("recovery:v1:name:{name}"), FORGOT_PER_NAME),
-    ] {
-        if let Some(w) = over_limit(ports, &key, limit, now).await {
-            wait = Some(wait.map_or(w, |x: i64| x.max(w)));
-        }
-    }
-    if let Some(seconds) = wait {
+    if let throttle::Verdict::Wait(seconds) =
+        throttle::recovery_link_attempt(ports, &identifier, &addr, now).await?
+    {
         let mut resp = pages::problem(
             settings,
             StatusCode::TOO_MANY_REQUESTS,
@@ -436,6 +391,8 @@ async fn password_submit<P: Ports>(
     // A new password ends every session and grant the old one opened, and every other link
     // of this user dies with this one; the session started below is then the only one.
     user::change_password(ports, &u.id, &phc, now, user::Keep::Nothing).await?;
+    // The mailbox was proven: the user's password and second-factor counters end, locks too.
+    throttle::recovered(ports, &u).await;
     if purpose == Purpose::Welcome && !u.email_verified {
         // The link reached the user through this address.
         u.email_verified = true;

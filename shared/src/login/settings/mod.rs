@@ -639,15 +639,16 @@ async fn password_ok<P: Ports>(
 ) -> Result<Result<(), String>, OAuthError> {
     let addr = throttle::client_addr(req);
     let who = ctx.user.username.as_str();
-    if let throttle::Verdict::Wait(seconds) = throttle::check(ports, who, &addr, ctx.now).await? {
+    if let throttle::Verdict::Wait(seconds) =
+        throttle::password_attempt(ports, who, &addr, ctx.now).await?
+    {
         return Ok(Err(super::throttled_message(seconds)));
     }
     let phc = user::password_hash(ports.credentials(), &ctx.user.id).await?;
     if user::verify_password(phc.as_deref().unwrap_or(user::DUMMY_PHC), password) && phc.is_some() {
-        throttle::succeeded(ports, who, &addr).await;
+        throttle::password_verified(ports, who, &addr).await;
         Ok(Ok(()))
     } else {
-        throttle::failed(ports, who, &addr, ctx.now).await?;
         Ok(Err("That password is not correct.".to_owned()))
     }
 }

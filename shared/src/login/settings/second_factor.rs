@@ -157,11 +157,19 @@ pub(super) async fn totp_remove<P: Ports>(
         return Ok(redirect_done(ctx.settings, "totp-removed"));
     };
     let input = form.get("totp_confirm").unwrap_or("");
-    let is_code = totp::matching_step(&cred.secret, input, ctx.now).is_some()
-        || (input.trim().len() == totp::DIGITS as usize
-            && input.trim().bytes().all(|b| b.is_ascii_digit()));
+    // Which one was typed is told by its shape alone: nothing is compared before the
+    // throttle below.
+    let digits: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+    let is_code =
+        digits.len() == totp::DIGITS as usize && digits.bytes().all(|b| b.is_ascii_digit());
     let ok = if is_code {
-        if totp::verify_code(ports, &ctx.user.id, &cred, input, ctx.now).await? {
+        // The same per-user second-factor counter as the sign-in step (issue 9).
+        if let throttle::Verdict::Wait(seconds) =
+            throttle::second_factor_attempt(ports, &ctx.user.id, ctx.now).await?
+        {
+            Err(super::super::throttled_message(seconds))
+        } else if totp::verify_code(ports, &ctx.user.id, &cred, input, ctx.now).await? {
+            throttle::second_factor_verified(ports, &ctx.user.id).await;
             Ok(())
         } else {
             Err("That code is not correct, or was already used.".to_owned())

@@ -1,0 +1,400 @@
+//! Throttling attacked over HTTP (issue 9), on every host: a 64-way burst of wrong passwords
+//! for one account gets only the free attempts (and any back-off slot that came due) evaluated;
+//! TOTP guessing with the right password at hand, from "changing addresses", is cut off after
+//! the per-hour bound and the right code is refused while locked; forged forwarding headers do
+//! not change the address a failure is counted under; failed client authentication locks the
+//! client id at the token, revocation and introspection endpoints.
+//!
+//! The numbers are the provider's (`edgeid::throttle`): 5 free password attempts per account
+//! name, then a back-off of 1, 2, 4, ... s; 3 free second-factor codes per user, then 1 s and
+//! 2 s, and the 5th locks it for an hour; 20 failed client authentications lock a client for
+//! 5 minutes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::sync::Barrier;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use edgeid_suite::oidc::{
+    Browser, OidcClient, User, create_oidc_client, create_user, form_with_action, html_unescape,
+};
+use edgeid_suite::serde_json::{Value, json};
+use edgeid_suite::{Resp, admin, basic, create_client, request};
+use hmac::{Hmac, Mac as _};
+
+const PASSWORD_FREE: usize = 5;
+const SECOND_FACTOR_LOCK_AFTER: usize = 5;
+const CLIENT_LOCK_AFTER: usize = 20;
+
+/// Submits the first form with `action` on `page`: its hidden fields plus `pairs`.
+fn submit(
+    browser: &Browser,
+    page: &Resp,
+    action: &str,
+    pairs: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> Resp {
+    let form = form_with_action(&page.text(), action)
+        .unwrap_or_else(|| panic!("a form to {action}: {}", page.text()));
+    let hidden = form.hidden();
+    let mut all: Vec<(&str, &str)> = hidden
+        .iter()
+        .filter(|(k, _)| !pairs.iter().any(|(n, _)| n == k))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    all.extend_from_slice(pairs);
+    let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
+    h.extend_from_slice(headers);
+    browser.send(
+        "POST",
+        action,
+        &h,
+        Some(edgeid_suite::oidc::form(&all).as_bytes()),
+    )
+}
+
+/// A fresh authorization request in `browser`, answered with its login page.
+fn login_page(browser: &Browser, client: &OidcClient) -> Resp {
+    let resp = browser.authorize(&client.auth_request());
+    assert_eq!(resp.status, 303, "{}", resp.text());
+    let page = browser.get(resp.header("location").unwrap());
+    assert_eq!(page.status, 200, "{}", page.text());
+    page
+}
+
+/// The events `GET /admin/audit?{query}` answers, newest first.
+fn audit(query: &str) -> Vec<Value> {
+    let resp = admin("GET", &format!("/audit?{query}"), None);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    resp.json()["events"].as_array().unwrap().clone()
+}
+
+/// Of the statuses, how many were evaluated (401) and throttled (429); nothing else allowed.
+fn tally(statuses: &[u16]) -> (usize, usize) {
+    let evaluated = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        evaluated + throttled,
+        statuses.len(),
+        "only 401 and 429: {statuses:?}"
+    );
+    (evaluated, throttled)
+}
+
+#[test]
+fn issue9_a_burst_of_64_wrong_passwords_gets_only_the_allowed_attempts_evaluated() {
+    let client = create_oidc_client(json!({}));
+    let user = create_user(json!({}));
+    // 64 browsers, each with its own pending request, post at the same moment.
+    let browsers: Vec<(Browser, Resp)> = (0..64)
+        .map(|_| {
+            let b = Browser::new();
+            let page = login_page(&b, &client);
+            (b, page)
+        })
+        .collect();
+    let barrier = Barrier::new(browsers.len());
+    let started = Instant::now();
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = browsers
+            .iter()
+            .map(|(b, page)| {
+                let barrier = &barrier;
+                let username = user.username.as_str();
+                s.spawn(move || {
+                    barrier.wait();
+                    submit(
+                        b,
+                        page,
+                        "/login",
+                        &[("identifier", username), ("password", "not-the-password")],
+                        &[],
+                    )
+                    .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let elapsed = started.elapsed();
+    let (evaluated, throttled) = tally(&statuses);
+    // The free attempts, plus a back-off slot for each of 1, 2, 4, ... s that passed (whole
+    // seconds, as the provider counts them: one more for the second boundary).
+    let seconds = elapsed.as_secs() + 1;
+    let mut slots = 0;
+    while (1u64 << (slots + 1)) - 1 <= seconds {
+        slots += 1;
+    }
+    let bound = PASSWORD_FREE + slots;
+    println!(
+        "issue 9 burst: 64 parallel wrong passwords for one account: {evaluated} evaluated (401), \
+         {throttled} throttled (429) in {:.2} s; bound {bound}",
+        elapsed.as_secs_f64()
+    );
+    assert!(evaluated >= 1, "at least the first attempt is evaluated");
+    assert!(
+        evaluated <= bound,
+        "{evaluated} evaluated, more than {bound}"
+    );
+}
+
+/// RFC 4226 §5.3 HOTP with HMAC-SHA-1, 6 digits.
+fn hotp(secret: &[u8], counter: u64) -> String {
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
+    mac.update(&counter.to_be_bytes());
+    let d = mac.finalize().into_bytes();
+    let o = usize::from(d[19] & 0x0f);
+    let bin = u32::from_be_bytes([d[o] & 0x7f, d[o + 1], d[o + 2], d[o + 3]]);
+    format!("{:06}", bin % 1_000_000)
+}
+
+/// RFC 6238 time step (30 s) now.
+fn step_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 30
+}
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.chars().filter(|c| !c.is_whitespace()) {
+        buffer = (buffer << 5) | ALPHABET.find(c).expect("base32") as u32;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// Signs in at the settings page and enrols TOTP; returns the secret.
+fn enrol_totp(user: &User) -> Vec<u8> {
+    let b = Browser::new();
+    let page = b.get("/settings");
+    assert_eq!(page.status, 200);
+    let resp = submit(
+        &b,
+        &page,
+        "/settings/login",
+        &[("identifier", &user.username), ("password", &user.password)],
+        &[],
+    );
+    assert_eq!(resp.status, 303, "{}", resp.text());
+    let page = b.get("/settings/totp");
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    let start = html.find("<code class=\"secret\">").unwrap() + "<code class=\"secret\">".len();
+    let end = html[start..].find("</code>").unwrap() + start;
+    let secret = base32_decode(&html_unescape(&html[start..end]));
+    let resp = submit(
+        &b,
+        &page,
+        "/settings/totp",
+        &[("code", &hotp(&secret, step_now()))],
+        &[],
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    secret
+}
+
+/// A code that none of the accepted steps (now-1, now, now+1) produce.
+fn wrong_code(secret: &[u8]) -> String {
+    let t = step_now();
+    let taken: Vec<String> = (t - 2..=t + 2).map(|s| hotp(secret, s)).collect();
+    (100_000..)
+        .map(|n: u32| n.to_string())
+        .find(|c| !taken.contains(c))
+        .unwrap()
+}
+
+#[test]
+fn issue9_totp_guessing_with_the_right_password_is_cut_off_and_the_right_code_refused() {
+    let client = create_oidc_client(json!({}));
+    let user = create_user(json!({}));
+    let secret = enrol_totp(&user);
+    // The issue's attack: the right password each time (which used to reset the counter), a
+    // wrong code, and a different "client address" each time.
+    let attempt = |i: usize, code: &str| -> Resp {
+        let xff = format!("198.51.100.{}", i % 250);
+        let b = Browser::new();
+        let page = login_page(&b, &client);
+        let headers = [("x-forwarded-for", xff.as_str())];
+        let resp = submit(
+            &b,
+            &page,
+            "/login",
+            &[("identifier", &user.username), ("password", &user.password)],
+            &headers,
+        );
+        assert_eq!(
+            resp.status,
+            200,
+            "the right password passes: {}",
+            resp.text()
+        );
+        assert!(form_with_action(&resp.text(), "/login/totp").is_some());
+        submit(&b, &resp, "/login/totp", &[("code", code)], &headers)
+    };
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    let mut slept = Duration::ZERO;
+    let mut locked_wait = None;
+    for i in 0..40 {
+        let resp = attempt(i, &wrong_code(&secret));
+        statuses.push(resp.status);
+        if resp.status == 429 {
+            let wait: u64 = resp
+                .header("retry-after")
+                .expect("Retry-After")
+                .parse()
+                .unwrap();
+            if wait > 60 {
+                locked_wait = Some(wait);
+                break;
+            }
+            // Wait out the short back-off (1 s, then 2 s) to reach the lock.
+            let pause = Duration::from_secs(wait) + Duration::from_millis(50);
+            assert!(
+                slept + pause < Duration::from_secs(10),
+                "the back-off stays short"
+            );
+            std::thread::sleep(pause);
+            slept += pause;
+        } else {
+            assert_eq!(resp.status, 401, "{}", resp.text());
+        }
+    }
+    let (evaluated, throttled) = tally(&statuses);
+    let wait = locked_wait.expect("the second factor locks");
+    println!(
+        "issue 9 TOTP guessing: {} wrong codes sent after the right password, {evaluated} \
+         evaluated, {throttled} throttled in {:.1} s; then locked for {wait} s (bound: 5 per hour, 120 per day)",
+        statuses.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(evaluated, SECOND_FACTOR_LOCK_AFTER, "{statuses:?}");
+    assert!(wait > 3000, "locked for about an hour: {wait}");
+    // Locked: more wrong codes and the right one are refused without being checked.
+    for i in 0..3 {
+        assert_eq!(attempt(100 + i, &wrong_code(&secret)).status, 429);
+    }
+    let resp = attempt(200, &hotp(&secret, step_now()));
+    assert_eq!(
+        resp.status,
+        429,
+        "the right code is refused while locked: {}",
+        resp.text()
+    );
+    let lockouts = audit(&format!("kind=login.lockout&subject={}", user.id));
+    assert_eq!(lockouts.len(), 1, "{lockouts:?}");
+    assert_eq!(lockouts[0]["detail"]["factor"], "otp");
+}
+
+#[test]
+fn issue9_forged_forwarding_headers_do_not_change_the_counted_address() {
+    let client = create_oidc_client(json!({}));
+    let user = create_user(json!({}));
+    let forged = [
+        ("203.0.113.77", "for=203.0.113.78"),
+        ("203.0.113.79, 203.0.113.80", "for=\"[2001:db8::81]\""),
+        ("2001:db8::82", "for=203.0.113.83;proto=https"),
+    ];
+    for (xff, forwarded) in forged {
+        let b = Browser::new();
+        let page = login_page(&b, &client);
+        let resp = submit(
+            &b,
+            &page,
+            "/login",
+            &[
+                ("identifier", &user.username),
+                ("password", "not-the-password"),
+            ],
+            &[
+                ("x-forwarded-for", xff),
+                ("forwarded", forwarded),
+                ("x-edgeid-client-addr", "203.0.113.84"),
+            ],
+        );
+        assert_eq!(resp.status, 401, "{}", resp.text());
+    }
+    let failures = audit(&format!("kind=login.failure&subject={}", user.id));
+    assert_eq!(failures.len(), forged.len(), "{failures:?}");
+    let addrs: Vec<&str> = failures
+        .iter()
+        .map(|e| e["detail"]["addr"].as_str().unwrap())
+        .collect();
+    println!("issue 9 forged forwarding headers: counted under {addrs:?}");
+    // One address for all three (the connection's), none of the forged ones.
+    assert!(addrs.windows(2).all(|w| w[0] == w[1]), "{addrs:?}");
+    assert!(
+        !addrs[0].contains("203.0.113.") && !addrs[0].contains("2001:db8:"),
+        "{addrs:?}"
+    );
+}
+
+/// A client-authenticated POST with Basic credentials.
+fn client_post(path: &str, id: &str, secret: &str) -> Resp {
+    let body = if path == "/oauth2/token" {
+        "grant_type=client_credentials"
+    } else {
+        "token=not-a-token"
+    };
+    let auth = basic(id, secret);
+    request(
+        "POST",
+        path,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        Some(body.as_bytes()),
+    )
+}
+
+#[test]
+fn issue9_failed_client_authentication_is_throttled_per_client_id() {
+    let (id, secret) = create_client(json!({}));
+    let (other, other_secret) = create_client(json!({}));
+    assert_eq!(client_post("/oauth2/token", &id, &secret).status, 200);
+    // More failures than the limit, in parallel, across the three endpoints: the count is
+    // atomic, so none is lost.
+    let paths = ["/oauth2/token", "/oauth2/revoke", "/oauth2/introspect"];
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CLIENT_LOCK_AFTER + 4)
+            .map(|i| {
+                let id = id.as_str();
+                s.spawn(move || client_post(paths[i % 3], id, "wrong-secret").status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    // Now even the right secret is refused, as invalid_client with a challenge.
+    for path in paths {
+        let resp = client_post(path, &id, &secret);
+        assert_eq!(resp.status, 401, "{path}: {}", resp.text());
+        let e = resp.json();
+        assert_eq!(e["error"], "invalid_client");
+        assert!(
+            e["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("too many failed attempts"),
+            "{e}"
+        );
+        assert!(resp.header("www-authenticate").is_some());
+    }
+    println!(
+        "issue 9 client authentication: locked after {} failures; the right secret is refused",
+        statuses.len()
+    );
+    // Per client id: another client is not affected.
+    assert_eq!(
+        client_post("/oauth2/token", &other, &other_secret).status,
+        200
+    );
+}
