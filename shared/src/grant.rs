@@ -23,7 +23,10 @@ pub struct Grant {
 pub struct Code {
     pub grant_id: String,
     pub client_id: String,
-    pub redirect_uri: String,
+    /// The authorization request's `redirect_uri` parameter, `None` when it had none (RFC 6749
+    /// §4.1.3: the token request must then repeat it). Stored as `''` for `None`: the column
+    /// is NOT NULL and no redirect URI is empty.
+    pub redirect_uri: Option<String>,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
     pub auth_time: UnixTime,
@@ -91,7 +94,7 @@ pub fn new_code<P: Ports>(
             sha256_hex(code.as_bytes()).into(),
             c.grant_id.as_str().into(),
             c.client_id.as_str().into(),
-            c.redirect_uri.as_str().into(),
+            c.redirect_uri.as_deref().unwrap_or("").into(),
             c.code_challenge.clone().into(),
             c.nonce.clone().into(),
             c.auth_time.into(),
@@ -136,7 +139,9 @@ pub async fn redeem_code(
         return Ok(Redeemed::Won(Code {
             grant_id: r.text(0)?.to_owned(),
             client_id: r.text(1)?.to_owned(),
-            redirect_uri: r.text(2)?.to_owned(),
+            redirect_uri: Some(r.text(2)?)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned),
             code_challenge: r.opt_text(3)?.map(str::to_owned),
             nonce: r.opt_text(4)?.map(str::to_owned),
             auth_time: r.int(5)?,

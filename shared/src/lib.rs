@@ -114,8 +114,8 @@ impl Function {
 
 /// Serves one request for `function`. Never panics on input: every failure becomes a response.
 pub async fn handle<P: Ports>(function: Function, ports: &P, req: Request) -> Response {
-    if req.body().len() > web::MAX_BODY_BYTES {
-        return web::payload_too_large();
+    if let Some(refused) = web::refuse_oversized(&req) {
+        return refused;
     }
     match function {
         Function::Discovery => discovery::handle(ports, req).await,

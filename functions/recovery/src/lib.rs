@@ -6,7 +6,9 @@
 #[allow(unsafe_code)]
 mod spin {
     #[spin_sdk::http_component]
-    async fn handle(req: spin_sdk::http::Request) -> anyhow::Result<spin_sdk::http::Response> {
+    async fn handle(
+        req: spin_sdk::http::IncomingRequest,
+    ) -> anyhow::Result<spin_sdk::http::Response> {
         edgeid::platform::spin::handle(edgeid::Function::Recovery, req).await
     }
 }

@@ -58,10 +58,6 @@ pub struct ServeArgs {
     /// Sender address of the mails, `id@example.com` or `Name <id@example.com>`.
     #[arg(long, env = "EDGEID_MAIL_FROM")]
     mail_from: Option<String>,
-    /// Reverse proxies (CIDR blocks, comma-separated) whose `Forwarded` / `X-Forwarded-For`
-    /// name the client; by default the socket peer is the client.
-    #[arg(long, env = "EDGEID_TRUSTED_PROXIES")]
-    trusted_proxies: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -110,16 +106,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         (edgeid::mail::var::MAIL_API_TOKEN, &args.mail_api_token),
         (edgeid::mail::var::MAIL_FORMAT, &args.mail_format),
         (edgeid::mail::var::MAIL_FROM, &args.mail_from),
-        (var::TRUSTED_PROXIES, &args.trusted_proxies),
     ] {
         if let Some(v) = value {
             vars.insert(name.to_owned(), v.clone());
         }
-    }
-    // A wrong list fails the start (the hosts that read it per request would ignore it).
-    if let Some(list) = &args.trusted_proxies {
-        edgeid::throttle::TrustedProxies::parse(list)
-            .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?;
     }
     let config = NativeConfig(Arc::new(vars));
     // A wrong mail setting fails the start, not the first recovery request.
@@ -223,12 +213,34 @@ fn serve_thread(
                         Ok::<_, std::convert::Infallible>(respond(&ports, req, peer).await)
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .await;
+                let _ = http1_builder().serve_connection(io, service).await;
             });
         }
     })
+}
+
+/// Slow clients cannot hold a connection (issue 9): the request head must arrive within
+/// [`HEADER_READ_TIMEOUT`] and the body within [`BODY_READ_TIMEOUT`]; a head over
+/// [`MAX_HEAD_BYTES`] or more than [`edgeid::web::limits::MAX_HEADERS`] fields is answered
+/// 431 by hyper (the core refuses smaller excesses the same way on every host).
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Request line and header fields: the longest query plus the largest header block the core
+/// accepts, with room for the path.
+const MAX_HEAD_BYTES: usize =
+    edgeid::web::limits::MAX_QUERY_BYTES + edgeid::web::limits::MAX_HEADER_BYTES + 8 * 1024;
+/// How much of an oversized body is read and discarded (so the client sees its 413 rather
+/// than a reset); a larger declared `Content-Length` is refused before reading.
+const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
+
+fn http1_builder() -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_header_size(MAX_HEAD_BYTES)
+        .max_buf_size(MAX_HEAD_BYTES.max(64 * 1024))
+        .max_headers(edgeid::web::limits::MAX_HEADERS);
+    b
 }
 
 async fn respond(
@@ -237,11 +249,22 @@ async fn respond(
     peer: SocketAddr,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let resp = match read_body(body).await {
-        None => edgeid::web::payload_too_large(),
-        Some(body) => {
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        Ok(None)
+    } else {
+        tokio::time::timeout(BODY_READ_TIMEOUT, read_body(body)).await
+    };
+    let resp = match body {
+        Err(_elapsed) => edgeid::web::request_timeout(),
+        Ok(None) => edgeid::web::payload_too_large(),
+        Ok(Some(body)) => {
             let mut req = http::Request::from_parts(parts, body);
-            edgeid::throttle::record_client_addr(&mut req, Some(&peer.to_string()), ports);
+            edgeid::throttle::set_client_addr(&mut req, Some(&peer.to_string()));
             match Function::for_path(req.uri().path()) {
                 Some(f) => edgeid::handle(f, ports, req).await,
                 None => edgeid::web::not_found(),
@@ -256,13 +279,12 @@ async fn respond(
 /// read to its end (up to [`DRAIN_LIMIT`]) and discarded, so the client gets its 413 instead
 /// of a connection reset halfway through its upload.
 async fn read_body(mut body: Incoming) -> Option<Vec<u8>> {
-    const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
     let mut buf = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else { return None };
         if let Some(data) = frame.data_ref() {
-            seen += data.len();
+            seen = seen.saturating_add(data.len());
             if seen <= edgeid::web::MAX_BODY_BYTES {
                 buf.extend_from_slice(data);
             } else if seen > DRAIN_LIMIT {

@@ -5,11 +5,14 @@
 //!   tests, then the black-box suite against every host, and prints `N passed, N failed`.
 //! - `cargo xtask bench` — throughput, latency and size per host against the `oidc-provider`
 //!   peer.
+//! - `cargo xtask fuzz [--seconds N] [--target T]` — runs the libFuzzer targets in
+//!   `tests/fuzz` for N seconds each and prints the executions per target.
 
 mod bench;
 mod browser;
 mod cloudflare;
 mod deploy;
+mod fuzz;
 mod host;
 mod native;
 mod spin;
@@ -58,6 +61,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Deploy to your own account: `deploy cloudflare --issuer https://HOST` (see --help).
     Deploy(deploy::DeployArgs),
+    /// Fuzz every parser of untrusted input (libFuzzer targets in tests/fuzz).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -83,6 +88,7 @@ fn main() -> std::process::ExitCode {
         ),
         Command::Bench(args) => bench::run(args),
         Command::Deploy(args) => deploy::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

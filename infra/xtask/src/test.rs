@@ -20,6 +20,10 @@ impl std::ops::AddAssign for Counts {
     }
 }
 
+/// Seconds per fuzz target in the test run (seven targets: under a minute with the build
+/// cached).
+const FUZZ_SMOKE_SECONDS: u64 = 5;
+
 pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
     if install {
         for h in hosts {
@@ -46,6 +50,18 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
         &[],
     )?;
     rows.push(("unit + flow (core, cli, xtask, sidecar)".into(), unit));
+    // Every fuzz target for a few seconds: a panic or a slow input on the seeds or nearby
+    // fails here (`cargo xtask fuzz` runs them longer).
+    let fuzzed = crate::fuzz::smoke(FUZZ_SMOKE_SECONDS)?;
+    let _ = crate::fuzz::report(&fuzzed);
+    let failed = fuzzed.iter().filter(|o| !o.ok).count() as u64;
+    rows.push((
+        "fuzz smoke (targets)".into(),
+        Counts {
+            passed: fuzzed.len() as u64 - failed,
+            failed,
+        },
+    ));
     crate::build(hosts)?;
     if hosts.contains(&Host::Spin) {
         // After the build: the host's end-to-end tests run the real components.

@@ -285,7 +285,7 @@ async fn issue_response<P: Ports>(
             &Code {
                 grant_id: g.id.clone(),
                 client_id: client.client_id.clone(),
-                redirect_uri: areq.reply.redirect_uri.clone(),
+                redirect_uri: areq.redirect_uri_param().map(str::to_owned),
                 code_challenge: areq.code_challenge.clone(),
                 nonce: areq.nonce.clone(),
                 auth_time: session.auth_time,

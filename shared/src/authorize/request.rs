@@ -3,6 +3,8 @@
 //! first `client_id` and `redirect_uri` (errors there get an HTML page, never a redirect:
 //! RFC 6749 §4.1.2.1), then everything else (errors redirect to the verified `redirect_uri`).
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::client::{self, AuthMethod, Client};
@@ -74,9 +76,26 @@ pub struct AuthorizeRequest {
     pub login_hint: Option<String>,
     /// The `sub` of a verified `id_token_hint`.
     pub hint_sub: Option<String>,
+    /// Whether the request carried `redirect_uri` (it may be omitted when the client has one
+    /// registered URI and the request is not OpenID). RFC 6749 §4.1.3 then makes the token
+    /// request's `redirect_uri` REQUIRED and identical; the code records it.
+    #[serde(default = "sent")]
+    pub redirect_uri_sent: bool,
+}
+
+/// A sealed request from before `redirect_uri_sent` existed: assume it was sent, the stricter
+/// reading at the token endpoint.
+fn sent() -> bool {
+    true
 }
 
 impl AuthorizeRequest {
+    /// The `redirect_uri` the token request must repeat (RFC 6749 §4.1.3), if any.
+    pub fn redirect_uri_param(&self) -> Option<&str> {
+        self.redirect_uri_sent
+            .then_some(self.reply.redirect_uri.as_str())
+    }
+
     pub fn has(&self, part: &str) -> bool {
         self.response_type.split(' ').any(|p| p == part)
     }
@@ -97,7 +116,10 @@ pub struct Unverified(pub OAuthError);
 /// Step 1: `client_id` names a registered client and `redirect_uri` is one of its registered
 /// URIs, compared exactly (RFC 6749 §3.1.2.3, OIDC Core §3.1.2.1 "MUST exactly match").
 pub fn verify_redirect(form: &Form, client: &Client) -> Result<String, Unverified> {
-    match form.get("redirect_uri") {
+    let redirect_uri = form
+        .get_bounded("redirect_uri", web::limits::MAX_REDIRECT_URI_BYTES)
+        .map_err(Unverified)?;
+    match redirect_uri {
         Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => Ok(uri.to_owned()),
         Some(_) => Err(Unverified(OAuthError::invalid_request(
             "The redirect_uri is not registered for this client.",
@@ -133,7 +155,11 @@ pub fn reply_to(form: &Form, client: &Client, redirect_uri: String) -> ReplyTo {
         client_id: client.client_id.clone(),
         redirect_uri,
         response_mode,
-        state: form.get("state").map(str::to_owned),
+        // An over-long state is refused in `validate`; the error goes back without it.
+        state: form
+            .get("state")
+            .filter(|s| s.len() <= web::limits::MAX_STATE_BYTES)
+            .map(str::to_owned),
     }
 }
 
@@ -189,14 +215,12 @@ pub fn validate(
         }
     }
 
-    let requested = client::scope_tokens(form.get("scope").unwrap_or("")).map_err(|t| {
-        OAuthError::new(
-            ErrorCode::InvalidScope,
-            format!("The scope '{}' is malformed.", web::printable(&t)),
-        )
-    })?;
-    let allowed: Vec<&str> = client.scope.split(' ').collect();
-    if let Some(s) = requested.iter().find(|s| !allowed.contains(&s.as_str())) {
+    // Bounded before anything else looks at the tokens (issue 9: 16,000 tokens once cost
+    // 0.3 s of quadratic de-duplication before the client's scope was consulted).
+    let requested = client::scope_tokens(form.get("scope").unwrap_or(""))
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.description()))?;
+    let allowed: HashSet<&str> = client.scope.split(' ').collect();
+    if let Some(s) = requested.iter().find(|s| !allowed.contains(s.as_str())) {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
             format!(
@@ -212,6 +236,10 @@ pub fn validate(
             "The id_token response type requires the openid scope.",
         ));
     }
+    // Opaque values we carry and echo: bounded so a sealed request stays within a query
+    // string (web::limits::MAX_QUERY_BYTES).
+    form.get_bounded("state", web::limits::MAX_STATE_BYTES)?;
+    form.get_bounded("id_token_hint", web::limits::MAX_JWT_BYTES)?;
     let nonce = form.get("nonce").map(str::to_owned);
     // OIDC Core §3.2.2.1 / §3.3.2.11: REQUIRED when an ID token comes from this endpoint.
     if response_type.contains("id_token") && nonce.is_none() {
@@ -319,5 +347,73 @@ pub fn validate(
         max_age,
         login_hint,
         hint_sub: None,
+        redirect_uri_sent: form.contains("redirect_uri"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::limits;
+
+    #[test]
+    fn issue9_scope_is_capped_before_it_is_deduplicated() {
+        let tokens: Vec<String> = (0..16_000).map(|i| format!("s{i}")).collect();
+        let err = client::scope_tokens(&tokens.join(" ")).unwrap_err();
+        assert_eq!(err, client::ScopeError::TooMany(limits::MAX_SCOPE_TOKENS));
+        // Repeats count against the cap too: it bounds the work, not the result.
+        let repeated = vec!["openid"; limits::MAX_SCOPE_TOKENS + 1].join(" ");
+        assert!(client::scope_tokens(&repeated).is_err());
+        let long = "x".repeat(limits::MAX_SCOPE_TOKEN_BYTES + 1);
+        assert_eq!(
+            client::scope_tokens(&long),
+            Err(client::ScopeError::TooLong)
+        );
+        let ok = client::scope_tokens("openid email openid profile").unwrap();
+        assert_eq!(ok, ["openid", "email", "profile"]);
+    }
+
+    /// De-duplication is linear: 200,000 distinct tokens (the old nested loop needed 2·10^10
+    /// comparisons for them, minutes of CPU) pass in well under the bound even unoptimized.
+    #[test]
+    fn issue9_scope_deduplication_is_linear() {
+        let tokens: Vec<String> = (0..200_000).map(|i| format!("s{i}")).collect();
+        let joined = tokens.join(" ");
+        let start = std::time::Instant::now();
+        let out = client::scope_tokens_within(&joined, usize::MAX).unwrap();
+        let elapsed = start.elapsed();
+        assert_eq!(out.len(), 200_000);
+        assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
+    }
+
+    #[test]
+    fn issue9_overlong_redirect_uri_is_refused_before_comparison() {
+        let client: Client = serde_json::from_value(serde_json::json!({
+            "client_id": "rp", "client_name": "", "grant_types": ["authorization_code"],
+            "response_types": ["code"], "redirect_uris": ["https://rp.example/cb"],
+            "post_logout_redirect_uris": [], "scope": "openid", "audience": [],
+            "token_endpoint_auth_method": "client_secret_basic", "skip_consent": false,
+            "id_token_signed_response_alg": "RS256", "owner": "", "metadata": {},
+            "created_at": 0, "updated_at": 0
+        }))
+        .unwrap();
+        let long = format!(
+            "redirect_uri=https://rp.example/cb?{}",
+            "a".repeat(limits::MAX_REDIRECT_URI_BYTES)
+        );
+        let Unverified(e) =
+            verify_redirect(&Form::parse_bytes(long.as_bytes()).unwrap(), &client).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.description.contains("longer than 2048"), "{e:?}");
+        let form = Form::parse_bytes(b"scope=openid").unwrap();
+        assert!(
+            verify_redirect(&form, &client).is_err(),
+            "OIDC needs redirect_uri"
+        );
+        let form = Form::parse_bytes(b"scope=email").unwrap();
+        assert_eq!(
+            verify_redirect(&form, &client).unwrap(),
+            "https://rp.example/cb"
+        );
+    }
 }

@@ -67,31 +67,35 @@ async fn into_core_request(req: &mut worker::Request) -> Result<Option<crate::Re
         return Ok(None);
     };
     let mut core = builder.body(body).map_err(|e| e.to_string())?;
-    // No trusted proxies here: the edge has already resolved the client.
-    crate::throttle::set_client_addr(
-        &mut core,
-        addr.as_deref(),
-        &crate::throttle::TrustedProxies::default(),
-    );
+    crate::throttle::set_client_addr(&mut core, addr.as_deref());
     Ok(Some(core))
 }
 
-/// Reads the body as a stream, keeping at most the core's limit (`None` beyond it). An
-/// oversized body is still read to its end (up to 16 MiB) and discarded, so the client gets
-/// its 413 instead of a reset connection halfway through its upload; nothing past the limit
-/// is ever buffered.
+/// Reads the body as a stream, keeping at most the core's limit (`None` beyond it). A
+/// declared `Content-Length` over the drain limit is refused before reading a byte; a smaller
+/// oversized body is read to its end and discarded, so the client gets its 413 instead of a
+/// reset connection halfway through its upload; nothing past the limit is ever buffered.
 async fn read_body(req: &mut worker::Request) -> Result<Option<Vec<u8>>, String> {
     use futures_util::StreamExt as _;
-    const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+    const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
     if req.inner().body().is_none() {
         return Ok(Some(Vec::new()));
+    }
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        return Ok(None);
     }
     let mut stream = req.stream().map_err(|e| format!("body: {e}"))?;
     let mut buf = Vec::new();
     let mut seen = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| format!("body: {e}"))?;
-        seen += chunk.len();
+        seen = seen.saturating_add(chunk.len());
         if seen <= crate::web::MAX_BODY_BYTES {
             buf.extend_from_slice(&chunk);
         } else if seen > DRAIN_LIMIT {

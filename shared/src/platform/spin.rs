@@ -17,13 +17,18 @@ use crate::ports::{
 
 /// Serves one request of `function`: builds the ports, converts the request, runs the core and
 /// converts the response back.
+///
+/// The entry point takes the SDK's streaming `IncomingRequest`, not its buffered `Request`: a
+/// body over the core's limit is refused (413) from its `Content-Length`, or as soon as the
+/// stream passes the limit, without ever being buffered (issue 9).
 pub async fn handle(
     function: crate::Function,
-    req: spin_sdk::http::Request,
+    req: spin_sdk::http::IncomingRequest,
 ) -> anyhow::Result<spin_sdk::http::Response> {
     let ports = SpinPorts::default();
-    let req = match into_core_request(req, &ports) {
-        Ok(req) => req,
+    let req = match into_core_request(req).await {
+        Ok(Some(req)) => req,
+        Ok(None) => return Ok(from_core_response(crate::web::payload_too_large())),
         Err(e) => {
             eprintln!("edgeid {}: unreadable request: {e:#}", function.name());
             return Ok(spin_sdk::http::Response::new(400, "Bad Request\n"));
@@ -33,32 +38,68 @@ pub async fn handle(
     Ok(from_core_response(resp))
 }
 
-/// The core routes on `req.uri().path()`, so the URI is the request's own path and query.
-/// (spin-sdk's `Request::uri()` is the absolute URL; `spin-path-info` is only the part after
-/// the matched route prefix.)
-fn into_core_request(
-    req: spin_sdk::http::Request,
-    ports: &SpinPorts,
-) -> anyhow::Result<crate::Request> {
+/// The core routes on `req.uri().path()`, so the URI is the request's own path and query
+/// (`spin-path-info` is only the part after the matched route prefix). `None` when the body
+/// is over the core's limit.
+async fn into_core_request(
+    req: spin_sdk::http::IncomingRequest,
+) -> anyhow::Result<Option<crate::Request>> {
     let path_and_query = req
-        .path_and_query()
-        .ok_or_else(|| anyhow::anyhow!("unparsable request URI {:?}", req.uri()))?
-        .to_owned();
+        .path_with_query()
+        .ok_or_else(|| anyhow::anyhow!("request without a path"))?;
     let method = http::Method::from_bytes(req.method().to_string().as_bytes())?;
     let mut builder = http::Request::builder().method(method).uri(path_and_query);
-    for (name, value) in req.headers() {
-        builder = builder.header(name, value.as_bytes());
+    let mut addr = None;
+    let mut declared_length = None;
+    for (name, value) in req.headers().entries() {
+        if name.eq_ignore_ascii_case("spin-client-addr") {
+            // Spin sets `spin-client-addr` from the connection.
+            addr = String::from_utf8(value.clone()).ok();
+        } else if name.eq_ignore_ascii_case("content-length") {
+            declared_length = std::str::from_utf8(&value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok());
+        }
+        builder = builder.header(name, value);
     }
-    // Spin sets `spin-client-addr` from the connection (the socket peer: behind an ingress,
-    // the proxy, whose forwarding headers count only when `trusted_proxies` names it).
-    let addr = req
-        .header("spin-client-addr")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
-    let mut core = builder.body(req.into_body())?;
-    crate::throttle::record_client_addr(&mut core, addr.as_deref(), ports);
-    Ok(core)
+    let Some(body) = read_body(req, declared_length).await? else {
+        return Ok(None);
+    };
+    let mut core = builder.body(body)?;
+    crate::throttle::set_client_addr(&mut core, addr.as_deref());
+    Ok(Some(core))
 }
+
+/// Reads the body as a stream, keeping at most the core's limit (`None` beyond it). A
+/// declared `Content-Length` over [`DRAIN_LIMIT`] is refused before reading a byte; a smaller
+/// oversized body is read to its end and discarded so the client gets its 413 rather than a
+/// reset connection halfway through its upload. Nothing past the limit is ever kept.
+async fn read_body(
+    req: spin_sdk::http::IncomingRequest,
+    declared_length: Option<u64>,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    use futures_util::StreamExt as _;
+    let limit = crate::web::MAX_BODY_BYTES;
+    if declared_length.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        return Ok(None);
+    }
+    let mut stream = std::pin::pin!(req.into_body_stream());
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| anyhow::anyhow!("body: {}", e.to_debug_string()))?;
+        seen = seen.saturating_add(chunk.len());
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            return Ok(None);
+        }
+    }
+    Ok((seen <= limit).then_some(buf))
+}
+
+/// How much of an oversized body is read and discarded before giving up on it.
+const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
 
 /// spin-sdk's `Response` keeps one value per header name. Repeated fields are joined with
 /// `", "` (RFC 9110 §5.3), which is exact for list-valued fields; `Set-Cookie` cannot be joined

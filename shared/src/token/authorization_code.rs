@@ -20,6 +20,27 @@ fn verifier_is_well_formed(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
+/// RFC 6749 §4.1.3: `redirect_uri` is "REQUIRED, if the redirect_uri parameter was included
+/// in the authorization request ..., and their values MUST be identical."
+///
+/// A missing one is answered like a different one, `invalid_grant` (§5.2: the grant "does not
+/// match the redirection URI used in the authorization request"), as Hydra's fosite and most
+/// servers do; the code is spent either way. When the authorization request had none (one
+/// registered URI, not OpenID), a token request may still name it, and then it must be one of
+/// the client's registered URIs.
+fn redirect_uri_matches(
+    authorized: Option<&str>,
+    presented: Option<&str>,
+    client: &Client,
+) -> bool {
+    match (authorized, presented) {
+        (Some(a), Some(p)) => a == p,
+        (Some(_), None) => false,
+        (None, Some(p)) => client.redirect_uris.iter().any(|r| r == p),
+        (None, None) => true,
+    }
+}
+
 pub async fn exchange<P: Ports>(
     ports: &P,
     settings: &Settings,
@@ -59,8 +80,7 @@ pub async fn exchange<P: Ports>(
             ));
         }
     };
-    // RFC 6749 §4.1.3: redirect_uri must be identical to the authorization request's.
-    if redirect_uri.is_some_and(|r| r != redeemed.redirect_uri) {
+    if !redirect_uri_matches(redeemed.redirect_uri.as_deref(), redirect_uri, client) {
         return Err(invalid_grant(
             "The redirect_uri does not match the authorization request.",
         ));

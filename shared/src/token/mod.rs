@@ -8,6 +8,8 @@ mod introspection;
 mod refresh;
 mod revocation;
 
+use std::collections::HashSet;
+
 use http::{Method, StatusCode, header};
 use serde::Serialize;
 
@@ -17,7 +19,7 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::jose::{self, Alg};
 use crate::ports::Sql as _;
 use crate::ports::UnixTime;
-use crate::web::{self, Form};
+use crate::web::{self, Form, limits};
 use crate::{Ports, Request, Response, grant, issue, keys, user};
 
 /// A token request, parsed once: each grant's parameters exist only on its variant.
@@ -49,24 +51,37 @@ impl TokenRequest {
         let grant_type = form
             .take("grant_type")
             .ok_or_else(|| OAuthError::invalid_request("The grant_type parameter is missing."))?;
-        let required = |form: &mut Form, name: &str| {
-            form.take(name).ok_or_else(|| {
+        // Every value is bounded here, before any lookup or comparison uses it (issue 9).
+        let optional = |form: &mut Form, name: &str, max: usize| {
+            form.get_bounded(name, max)?;
+            Ok::<_, OAuthError>(form.take(name))
+        };
+        let required = |form: &mut Form, name: &str, max: usize| {
+            optional(form, name, max)?.ok_or_else(|| {
                 OAuthError::invalid_request(format!("The {name} parameter is missing."))
             })
         };
+        let scope = |form: &mut Form| {
+            let scope = optional(form, "scope", limits::MAX_VALUE_BYTES)?;
+            if let Some(s) = &scope {
+                client::scope_tokens(s)
+                    .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.description()))?;
+            }
+            Ok::<_, OAuthError>(scope)
+        };
         match grant_type.as_str() {
             "authorization_code" => Ok(TokenRequest::AuthorizationCode {
-                code: required(form, "code")?,
-                redirect_uri: form.take("redirect_uri"),
-                code_verifier: form.take("code_verifier"),
+                code: required(form, "code", limits::MAX_TOKEN_BYTES)?,
+                redirect_uri: optional(form, "redirect_uri", limits::MAX_REDIRECT_URI_BYTES)?,
+                code_verifier: optional(form, "code_verifier", limits::MAX_TOKEN_BYTES)?,
             }),
             "refresh_token" => Ok(TokenRequest::RefreshToken {
-                refresh_token: required(form, "refresh_token")?,
-                scope: form.take("scope"),
+                refresh_token: required(form, "refresh_token", limits::MAX_TOKEN_BYTES)?,
+                scope: scope(form)?,
             }),
             "client_credentials" => Ok(TokenRequest::ClientCredentials {
-                scope: form.take("scope"),
-                audience: form.take("audience"),
+                scope: scope(form)?,
+                audience: optional(form, "audience", limits::MAX_VALUE_BYTES)?,
             }),
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -166,6 +181,11 @@ pub(crate) async fn authenticated_form<P: Ports>(
                 .map_err(|_| OAuthError::invalid_request("Malformed Authorization header."))
         })
         .transpose()?;
+    if authorization.is_some_and(|a| a.len() > limits::MAX_BASIC_BYTES) {
+        return Err(OAuthError::invalid_request(
+            "The Authorization header is too long.",
+        ));
+    }
     let presented = client::presented(authorization, &mut form)?;
     let client = client::authenticate(ports, &presented).await?;
     Ok((form, client))
@@ -248,14 +268,10 @@ pub fn decide_client_credentials(
     scope: Option<&str>,
     audience: Option<&str>,
 ) -> Result<Grant, OAuthError> {
-    let allowed: Vec<&str> = client.scope.split(' ').filter(|s| !s.is_empty()).collect();
-    let requested = client::scope_tokens(scope.unwrap_or("")).map_err(|t| {
-        OAuthError::new(
-            ErrorCode::InvalidScope,
-            format!("The scope '{}' is malformed.", web::printable(&t)),
-        )
-    })?;
-    if let Some(s) = requested.iter().find(|s| !allowed.contains(&s.as_str())) {
+    let allowed: HashSet<&str> = client.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let requested = client::scope_tokens(scope.unwrap_or(""))
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.description()))?;
+    if let Some(s) = requested.iter().find(|s| !allowed.contains(s.as_str())) {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
             format!(
@@ -273,15 +289,23 @@ pub fn decide_client_credentials(
             }
         }
         Some(a) => {
+            let registered: HashSet<&str> = client.audience.iter().map(String::as_str).collect();
+            let mut seen = HashSet::new();
             let mut out: Vec<String> = Vec::new();
-            for aud in a.split(' ').filter(|s| !s.is_empty()) {
-                if !client.audience.iter().any(|r| r == aud) {
+            for (i, aud) in a.split(' ').filter(|s| !s.is_empty()).enumerate() {
+                if i >= limits::MAX_SCOPE_TOKENS {
+                    return Err(OAuthError::invalid_request(format!(
+                        "The audience parameter has more than {} values.",
+                        limits::MAX_SCOPE_TOKENS
+                    )));
+                }
+                if !registered.contains(aud) {
                     return Err(OAuthError::invalid_request(format!(
                         "The audience '{}' is not registered for this client.",
                         web::printable(aud)
                     )));
                 }
-                if !out.iter().any(|o| o == aud) {
+                if seen.insert(aud) {
                     out.push(aud.to_owned());
                 }
             }
