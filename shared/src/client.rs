@@ -9,6 +9,7 @@ use crate::crypto::{digest_eq, random_token, sha256_hex};
 use crate::error::{Challenge, ErrorCode, OAuthError};
 use crate::jose::Alg;
 use crate::ports::{PortErrorKind, Ports, Row, Sql, Statement, UnixTime, Value};
+use crate::throttle;
 
 /// Grant types a client may be registered for (RFC 6749 §4, OIDC Core §3.2 implicit).
 /// Types implemented by later releases are stored and validated already.
@@ -809,6 +810,21 @@ pub fn presented(
 
 /// Authenticates the client: it must exist, use the method it registered, and present the
 /// right secret (compared as SHA-256 digests in constant time).
+///
+/// Throttled per client id (RFC 6749 §2.3.1: the server "MUST protect any endpoint utilizing
+/// it against brute force attacks"): every failure of a client that has a secret counts in
+/// SQL, and after [`throttle::CLIENT_LOCK_AFTER`] the client is refused for
+/// [`throttle::CLIENT_LOCK_SECONDS`] without its secret being looked at, a right one
+/// included. The lock is checked from a KV marker so that a successful authentication adds no
+/// SQL (trade-off in [`throttle::client_locked`]). Public clients have no secret to guess and
+/// are not counted, so nobody can lock them out.
+///
+/// A locked client is answered `invalid_client` (401, with the challenge), not 429: RFC 6749
+/// §5.2 makes `invalid_client` the answer whenever "client authentication failed", which is
+/// what the client must learn (its request was not authenticated, and retrying at once will
+/// not help), and it is the one error every OAuth client library parses; the description says
+/// how long to wait. RFC 6749 defines no rate-limit error code, and `ErrorCode` holds only
+/// spec codes.
 pub async fn authenticate<P: Ports>(
     ports: &P,
     presented: &Presented,
@@ -820,24 +836,51 @@ pub async fn authenticate<P: Ports>(
         Presented::PublicId { client_id } => (client_id, None),
     };
     let challenge = presented.challenge();
-    let client = load_cached(ports, client_id, ports.now()).await?;
+    let now = ports.now();
+    if let Some(wait) = throttle::client_locked(ports.kv(), client_id, now).await {
+        return Err(locked(challenge, wait));
+    }
+    let client = load_cached(ports, client_id, now).await?;
     let presented_digest = secret.map(|s| sha256_hex(s.as_bytes()));
     let Some(client) = client else {
         // Spend the same comparison on unknown clients so timing does not reveal which exist.
         let _ = digest_eq(presented_digest.as_deref().unwrap_or(""), &"0".repeat(64));
         return Err(invalid_client(challenge).with_internal("unknown client"));
     };
-    if client.token_endpoint_auth_method != presented.method() {
-        return Err(invalid_client(challenge).with_internal(format!(
+    let failure = if client.token_endpoint_auth_method != presented.method() {
+        format!(
             "client registered for {}, used {}",
             client.token_endpoint_auth_method.as_str(),
             presented.method().as_str()
-        )));
+        )
+    } else {
+        match (&client.client_secret_sha256, presented_digest) {
+            (_, None) if client.token_endpoint_auth_method == AuthMethod::None => {
+                return Ok(client);
+            }
+            (Some(stored), Some(given)) if digest_eq(stored, &given) => return Ok(client),
+            _ => "wrong client secret".to_owned(),
+        }
+    };
+    if client.token_endpoint_auth_method != AuthMethod::None
+        && let Some(wait) = throttle::client_failed(ports, &client.client_id, now).await?
+    {
+        return Err(locked(challenge, wait).with_internal(failure));
     }
-    match (&client.client_secret_sha256, presented_digest) {
-        (_, None) if client.token_endpoint_auth_method == AuthMethod::None => Ok(client),
-        (Some(stored), Some(given)) if digest_eq(stored, &given) => Ok(client),
-        _ => Err(invalid_client(challenge).with_internal("wrong client secret")),
+    Err(invalid_client(challenge).with_internal(failure))
+}
+
+/// `invalid_client` for a client locked after too many failures (see [`authenticate`]).
+fn locked(challenge: Option<Challenge>, wait: i64) -> OAuthError {
+    let e = OAuthError::new(
+        ErrorCode::InvalidClient,
+        format!(
+            "Client authentication failed: too many failed attempts for this client. Retry in {wait} seconds."
+        ),
+    );
+    match challenge {
+        Some(c) => e.with_challenge(c),
+        None => e,
     }
 }
 

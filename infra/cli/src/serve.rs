@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// Sender address of the mails, `id@example.com` or `Name <id@example.com>`.
     #[arg(long, env = "EDGEID_MAIL_FROM")]
     mail_from: Option<String>,
+    /// Reverse proxies (CIDR blocks, comma-separated) whose `Forwarded` / `X-Forwarded-For`
+    /// name the client; by default the socket peer is the client.
+    #[arg(long, env = "EDGEID_TRUSTED_PROXIES")]
+    trusted_proxies: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -106,10 +110,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         (edgeid::mail::var::MAIL_API_TOKEN, &args.mail_api_token),
         (edgeid::mail::var::MAIL_FORMAT, &args.mail_format),
         (edgeid::mail::var::MAIL_FROM, &args.mail_from),
+        (var::TRUSTED_PROXIES, &args.trusted_proxies),
     ] {
         if let Some(v) = value {
             vars.insert(name.to_owned(), v.clone());
         }
+    }
+    // A wrong list fails the start (the hosts that read it per request would ignore it).
+    if let Some(list) = &args.trusted_proxies {
+        edgeid::throttle::TrustedProxies::parse(list)
+            .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?;
     }
     let config = NativeConfig(Arc::new(vars));
     // A wrong mail setting fails the start, not the first recovery request.
@@ -264,7 +274,7 @@ async fn respond(
         Ok(None) => edgeid::web::payload_too_large(),
         Ok(Some(body)) => {
             let mut req = http::Request::from_parts(parts, body);
-            edgeid::throttle::set_client_addr(&mut req, Some(&peer.to_string()));
+            edgeid::throttle::record_client_addr(&mut req, Some(&peer.to_string()), ports);
             match Function::for_path(req.uri().path()) {
                 Some(f) => edgeid::handle(f, ports, req).await,
                 None => edgeid::web::not_found(),

@@ -67,7 +67,12 @@ async fn into_core_request(req: &mut worker::Request) -> Result<Option<crate::Re
         return Ok(None);
     };
     let mut core = builder.body(body).map_err(|e| e.to_string())?;
-    crate::throttle::set_client_addr(&mut core, addr.as_deref());
+    // No trusted proxies here: the edge has already resolved the client.
+    crate::throttle::set_client_addr(
+        &mut core,
+        addr.as_deref(),
+        &crate::throttle::TrustedProxies::default(),
+    );
     Ok(Some(core))
 }
 

@@ -26,7 +26,7 @@ pub async fn handle(
     req: spin_sdk::http::IncomingRequest,
 ) -> anyhow::Result<spin_sdk::http::Response> {
     let ports = SpinPorts::default();
-    let req = match into_core_request(req).await {
+    let req = match into_core_request(req, &ports).await {
         Ok(Some(req)) => req,
         Ok(None) => return Ok(from_core_response(crate::web::payload_too_large())),
         Err(e) => {
@@ -43,6 +43,7 @@ pub async fn handle(
 /// is over the core's limit.
 async fn into_core_request(
     req: spin_sdk::http::IncomingRequest,
+    ports: &SpinPorts,
 ) -> anyhow::Result<Option<crate::Request>> {
     let path_and_query = req
         .path_with_query()
@@ -53,7 +54,9 @@ async fn into_core_request(
     let mut declared_length = None;
     for (name, value) in req.headers().entries() {
         if name.eq_ignore_ascii_case("spin-client-addr") {
-            // Spin sets `spin-client-addr` from the connection.
+            // Spin sets `spin-client-addr` from the connection (the socket peer: behind an
+            // ingress, the proxy, whose forwarding headers count only when `trusted_proxies`
+            // names it).
             addr = String::from_utf8(value.clone()).ok();
         } else if name.eq_ignore_ascii_case("content-length") {
             declared_length = std::str::from_utf8(&value)
@@ -66,7 +69,7 @@ async fn into_core_request(
         return Ok(None);
     };
     let mut core = builder.body(body)?;
-    crate::throttle::set_client_addr(&mut core, addr.as_deref());
+    crate::throttle::record_client_addr(&mut core, addr.as_deref(), ports);
     Ok(Some(core))
 }
 
