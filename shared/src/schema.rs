@@ -23,6 +23,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_throttle.sql",
         include_str!("../../infra/migrations/0005_throttle.sql"),
     ),
+    (
+        "0008_factors.sql",
+        include_str!("../../infra/migrations/0008_factors.sql"),
+    ),
 ];
 
 /// Migrations of the credentials database (password hashes; DESIGN.md keeps them apart so

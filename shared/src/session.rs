@@ -100,6 +100,32 @@ pub async fn create<P: Ports>(
     Ok((token, session))
 }
 
+/// Adds an authentication method (RFC 8176) to a live session's `amr`: the session has just
+/// proven it (enrolling TOTP checks a code of the new factor).
+pub async fn add_method(sql: &impl Sql, token_sha256: &str, method: &str) -> Result<(), PortError> {
+    let rows = sql
+        .query(Statement::new(
+            "SELECT amr FROM sessions WHERE token_sha256 = ?",
+            vec![token_sha256.into()],
+        ))
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(());
+    };
+    let mut amr: Vec<String> = serde_json::from_str(row.text(0)?).unwrap_or_default();
+    if amr.iter().any(|m| m == method) {
+        return Ok(());
+    }
+    amr.push(method.to_owned());
+    let json = serde_json::to_string(&amr).map_err(PortError::other)?;
+    sql.query(Statement::new(
+        "UPDATE sessions SET amr = ? WHERE token_sha256 = ?",
+        vec![json.into(), token_sha256.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Ends one session (logout). Idempotent.
 pub async fn end(sql: &impl Sql, token_sha256: &str, now: UnixTime) -> Result<(), PortError> {
     sql.query(Statement::new(

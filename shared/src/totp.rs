@@ -214,6 +214,9 @@ pub async fn enroll<P: Ports>(
         return Ok(false);
     }
     let sealed = config::kek(ports)?.seal(ports, &seal_context(user_id), secret)?;
+    // The flag first: should the credential write fail, the account only asks for a factor
+    // it lacks, which the login step treats as "removed meanwhile" and clears.
+    set_enrolled(ports.sql(), user_id, true, now).await?;
     let mut stmts = vec![
         Statement::new(
             "INSERT INTO totp_credentials (user_id, secret_sealed, created_at, last_step) \
@@ -243,9 +246,11 @@ pub async fn enroll<P: Ports>(
     }
 }
 
-/// Removes the credential and its recovery codes.
-pub async fn remove(credentials: &impl Sql, user_id: &str) -> Result<(), PortError> {
-    credentials
+/// Removes the credential and its recovery codes, then the flag (in that order, so a failure
+/// between the two leaves an account that still asks for the factor, never one that skips it).
+pub async fn remove<P: Ports>(ports: &P, user_id: &str, now: UnixTime) -> Result<(), PortError> {
+    ports
+        .credentials()
         .batch(vec![
             Statement::new(
                 "DELETE FROM totp_credentials WHERE user_id = ?",
@@ -256,7 +261,39 @@ pub async fn remove(credentials: &impl Sql, user_id: &str) -> Result<(), PortErr
                 vec![user_id.into()],
             ),
         ])
-        .await
+        .await?;
+    set_enrolled(ports.sql(), user_id, false, now).await
+}
+
+/// Records in the main database whether `user_id` has a second factor (table
+/// `user_factors`): what [`crate::authorize::decision`] reads to require `otp` of a session.
+pub async fn set_enrolled(
+    sql: &impl Sql,
+    user_id: &str,
+    enrolled: bool,
+    now: UnixTime,
+) -> Result<(), PortError> {
+    sql.query(Statement::new(
+        "INSERT INTO user_factors (user_id, totp, updated_at) VALUES (?, ?, ?) \
+         ON CONFLICT (user_id) DO UPDATE SET totp = excluded.totp, updated_at = excluded.updated_at",
+        vec![user_id.into(), enrolled.into(), now.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Whether `user_id` has a second factor, from the main database (see [`set_enrolled`]).
+pub async fn enrolled(sql: &impl Sql, user_id: &str) -> Result<bool, PortError> {
+    let rows = sql
+        .query(Statement::new(
+            "SELECT totp FROM user_factors WHERE user_id = ?",
+            vec![user_id.into()],
+        ))
+        .await?;
+    Ok(match rows.first() {
+        Some(r) => r.int(0)? != 0,
+        None => false,
+    })
 }
 
 /// Checks a code against the stored credential and consumes its step: true only when the code

@@ -13,12 +13,17 @@ fn code_flow_with_pkce_consent_userinfo_refresh_and_remembered_consent() {
 
     let resp = browser.get(&authorize_url(""));
     assert_eq!(resp.status(), 303);
-    assert!(browser.cookies.borrow().contains_key("edgeid_flow"));
+    assert!(browser.cookies.borrow().contains_key("__Host-edgeid_flow"));
     // A wrong password re-renders the form with 401 and no session.
     let bad = browser.login(&resp, "alice", "not-the-password");
     assert_eq!(bad.status(), 401);
     assert!(text(&bad).contains("not correct"));
-    assert!(!browser.cookies.borrow().contains_key("edgeid_session"));
+    assert!(
+        !browser
+            .cookies
+            .borrow()
+            .contains_key("__Host-edgeid_session")
+    );
 
     let resp = browser.login(&resp, "ALICE@example.com", "wonderland-42");
     assert_eq!(resp.status(), 303, "{}", text(&resp));
@@ -294,7 +299,12 @@ fn rp_initiated_logout_ends_the_session() {
         "/oauth2/sessions/logout?id_token_hint={id_token}&post_logout_redirect_uri=https%3A%2F%2Frp.example.test%2Fbye&state=s9"
     ));
     assert_eq!(location(&resp), "https://rp.example.test/bye?state=s9");
-    assert!(!browser.cookies.borrow().contains_key("edgeid_session"));
+    assert!(
+        !browser
+            .cookies
+            .borrow()
+            .contains_key("__Host-edgeid_session")
+    );
     // Even with the old cookie replayed, the session is over.
     let resp = browser.get(&authorize_url("&prompt=none"));
     assert_eq!(callback(&resp)["error"], "login_required");
@@ -368,6 +378,15 @@ fn users_reach_an_app_only_with_a_role_and_get_their_roles_as_claims() {
     assert_eq!(resp.status(), 403, "no role, no access: {}", text(&resp));
     assert!(text(&resp).contains("access_denied") && text(&resp).contains("The RP"));
     assert!(resp.headers().get("location").is_none());
+    // Issue 9: the refusal hands out no session another page would accept.
+    assert!(
+        !resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap_or("").contains("edgeid_session=")),
+        "a refused sign-in sets no session cookie"
+    );
 
     let put = admin(
         &host,
@@ -377,6 +396,11 @@ fn users_reach_an_app_only_with_a_role_and_get_their_roles_as_claims() {
     );
     assert_eq!(put.status(), 204, "{}", text(&put));
     let resp = browser.get(&url);
+    assert!(
+        location(&resp).contains("/login?request="),
+        "no session yet"
+    );
+    let resp = browser.login(&resp, "alice", "wonderland-42");
     let body = json_of(&redeem(&host, &callback(&resp)["code"]));
     let id = claims(body["id_token"].as_str().unwrap());
     assert_eq!(id["stackspin_roles"], json!(["user"]));

@@ -35,7 +35,7 @@ fn post_form(
     cookie: Option<&str>,
     pairs: &[(&str, &str)],
 ) -> Response {
-    let cookie = cookie.map(|c| format!("edgeid_recovery={c}"));
+    let cookie = cookie.map(|c| format!("__Host-edgeid_recovery={c}"));
     let mut headers = vec![
         ("content-type", "application/x-www-form-urlencoded"),
         ("x-edgeid-client-addr", "192.0.2.7"),
@@ -91,13 +91,19 @@ fn token_of(link: &str) -> &str {
     link.split_once("token=").unwrap().1
 }
 
+/// The browser's form value, as the set-password page set it in its cookie and hidden field.
+const FORM_VALUE: &str = "browser-form-value-0123456789";
+
+/// Posts the set-password form as the browser that opened the link does (its form cookie and
+/// the same value in the hidden field).
 fn set_password(host: &MemoryHost, token: &str, password: &str, confirm: &str) -> Response {
     post_form(
         host,
         "/recovery/password",
-        None,
+        Some(FORM_VALUE),
         &[
             ("token", token),
+            ("form", FORM_VALUE),
             ("password", password),
             ("confirm", confirm),
         ],
@@ -140,7 +146,7 @@ fn with_mail(mut host: MemoryHost) -> MemoryHost {
 fn forgot_page(host: &MemoryHost) -> String {
     let resp = send(host, "GET", "/recovery", &[], "");
     assert_eq!(resp.status(), 200, "{}", text(&resp));
-    let cookie = set_cookie(&resp, "edgeid_recovery").unwrap();
+    let cookie = set_cookie(&resp, "__Host-edgeid_recovery").unwrap();
     assert_eq!(hidden(&text(&resp), "form"), cookie);
     cookie
 }
@@ -183,7 +189,7 @@ fn a_welcome_link_sets_the_first_password_verifies_the_email_and_signs_in() {
     assert_eq!(resp.status(), 200, "{}", text(&resp));
     assert!(text(&resp).contains("Password set"));
     assert!(text(&resp).contains("href=\"https://id.example.test/settings\""));
-    assert!(set_cookie(&resp, "edgeid_session").is_some_and(|c| !c.is_empty()));
+    assert!(set_cookie(&resp, "__Host-edgeid_session").is_some_and(|c| !c.is_empty()));
     assert!(password_works(&host, id, PASSWORD));
     let user = json_of(&admin(
         &host,

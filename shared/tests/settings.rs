@@ -15,21 +15,6 @@ fn form(pairs: &[(&str, &str)]) -> String {
     s.finish()
 }
 
-/// RFC 4648 base32 (no padding), as the enrolment page shows the secret.
-fn base32_decode(s: &str) -> Vec<u8> {
-    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in s.chars().filter(|c| !c.is_whitespace()) {
-        buffer = (buffer << 5) | ALPHABET.find(c).unwrap() as u32;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
 /// The secret shown on an enrolment page.
 fn shown_secret(html: &str) -> Vec<u8> {
     let start = html.find("<code class=\"secret\">").unwrap() + "<code class=\"secret\">".len();
@@ -111,7 +96,7 @@ impl Browser<'_> {
         let page = self.login(&resp, "alice", password);
         assert_eq!(page.status(), 200, "{}", text(&page));
         assert!(text(&page).contains("action=\"/login/totp\""));
-        assert!(!self.cookies.borrow().contains_key("edgeid_session"));
+        assert!(!self.cookies.borrow().contains_key("__Host-edgeid_session"));
         self.post(
             "/login/totp",
             &form(&[("pending", &input(&text(&page), "pending")), ("code", code)]),
@@ -161,7 +146,7 @@ fn totp_enrolment_login_amr_replay_and_recovery_codes() {
     let other = Browser::new(&host);
     let resp = other.totp_login("wonderland-42", &now_code(&host, &secret));
     assert_eq!(resp.status(), 401, "a code used at enrolment is a replay");
-    assert!(!other.cookies.borrow().contains_key("edgeid_session"));
+    assert!(!other.cookies.borrow().contains_key("__Host-edgeid_session"));
 
     host.clock.advance(30);
     let code = now_code(&host, &secret);
@@ -206,7 +191,7 @@ fn totp_enrolment_login_amr_replay_and_recovery_codes() {
         &form(&[("pending", &pending), ("code", &now_code(&host, &secret))]),
     );
     assert_eq!(resp.status(), 400);
-    assert!(!thief.cookies.borrow().contains_key("edgeid_session"));
+    assert!(!thief.cookies.borrow().contains_key("__Host-edgeid_session"));
 
     // The settings sign-in asks for the code too, then lands on settings.
     host.clock.advance(30);

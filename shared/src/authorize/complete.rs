@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::decision::{self, Decision, Who};
 use super::request::AuthorizeRequest;
 use super::respond;
 use crate::client::Client;
@@ -17,9 +18,29 @@ use crate::grant::{self, Code, Grant};
 use crate::issue::{self, IdTokenParts};
 use crate::ports::{Ports, Sql as _, Statement, UnixTime};
 use crate::session::{FLOW_COOKIE, Session};
-use crate::{Request, Response, app, user, web};
+use crate::{Request, Response, user, web};
 
-const SEAL_CONTEXT: &str = "edgeid/pending-authorization/v1";
+const SEAL_CONTEXT: &str = "edgeid/pending-authorization/v2";
+
+/// The page a sealed request was made for. A value minted for one page is refused at another
+/// (DESIGN.md): the login page's value cannot be posted to the consent page to skip the
+/// sign-in, and a consent value is bound to the session it was asked of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `/login` (and the TOTP step that follows it).
+    Login,
+    /// `/consent`, asked of the session with this `sid`.
+    Consent { sid: String },
+}
+
+impl Step {
+    fn page(&self) -> &'static str {
+        match self {
+            Step::Login => "/login",
+            Step::Consent { .. } => "/consent",
+        }
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct Sealed {
@@ -27,31 +48,53 @@ struct Sealed {
     exp: UnixTime,
     /// SHA-256 of the browser's `edgeid_flow` cookie.
     bind: String,
+    /// `login` or `consent`.
+    step: String,
+    /// For `consent`: the session's `sid`.
+    #[serde(default)]
+    sid: Option<String>,
 }
 
-/// Seals `areq` for the login or consent page, bound to `flow` (the cookie value).
+/// Seals `areq` for the page of `step`, bound to `flow` (the cookie value).
 pub fn seal<P: Ports>(
     ports: &P,
     areq: &AuthorizeRequest,
     flow: &str,
+    step: &Step,
     now: UnixTime,
 ) -> Result<String, OAuthError> {
+    let (name, sid) = match step {
+        Step::Login => ("login", None),
+        Step::Consent { sid } => ("consent", Some(sid.clone())),
+    };
     let sealed = Sealed {
         req: areq.clone(),
         exp: now + config::PENDING_REQUEST_TTL,
         bind: sha256_hex(flow.as_bytes()),
+        step: name.to_owned(),
+        sid,
     };
     let plain = serde_json::to_vec(&sealed).map_err(OAuthError::server)?;
     Ok(config::kek(ports)?.seal(ports, SEAL_CONTEXT, &plain)?)
 }
 
-/// Opens a sealed request; fails when tampered with, expired, or opened in another browser.
+/// What a page expects of a sealed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Login,
+    Consent,
+}
+
+/// Opens a sealed request made for `page`; fails when tampered with, expired, opened in
+/// another browser, or made for another page. For the consent page it also returns the `sid`
+/// of the session consent was asked of.
 pub fn open<P: Ports>(
     ports: &P,
     req: &Request,
     sealed: &str,
+    page: Page,
     now: UnixTime,
-) -> Result<AuthorizeRequest, OAuthError> {
+) -> Result<(AuthorizeRequest, Option<String>), OAuthError> {
     let expired = || {
         OAuthError::invalid_request(
             "This sign-in request has expired or was started in another browser. \
@@ -66,10 +109,21 @@ pub fn open<P: Ports>(
     if s.exp <= now || !crate::crypto::digest_eq(&s.bind, &sha256_hex(flow.as_bytes())) {
         return Err(expired());
     }
-    Ok(s.req)
+    let made_for = match s.step.as_str() {
+        "login" => Page::Login,
+        "consent" => Page::Consent,
+        _ => return Err(expired()),
+    };
+    if made_for != page {
+        return Err(OAuthError::invalid_request(
+            "This sign-in request belongs to another step. Return to the application and \
+             start again.",
+        ));
+    }
+    Ok((s.req, s.sid))
 }
 
-/// Redirects to a page of the login function (`/login`, `/consent`) with the sealed request,
+/// Redirects to the page of `step` (`/login`, `/consent`) with the request sealed for it,
 /// setting the flow cookie when the browser has none yet.
 pub fn to_page<P: Ports>(
     ports: &P,
@@ -77,7 +131,7 @@ pub fn to_page<P: Ports>(
     now: UnixTime,
     req: &Request,
     areq: &AuthorizeRequest,
-    page: &str,
+    step: &Step,
 ) -> Response {
     let fail = |e: OAuthError| {
         respond::deliver_error(
@@ -94,14 +148,14 @@ pub fn to_page<P: Ports>(
             Err(e) => return fail(e.into()),
         },
     };
-    let sealed = match seal(ports, areq, &flow, now) {
+    let sealed = match seal(ports, areq, &flow, step, now) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
     let mut resp = web::see_other(
         &settings
             .issuer
-            .endpoint(&format!("{page}?request={sealed}")),
+            .endpoint(&format!("{}?request={sealed}", step.page())),
     );
     if new {
         resp.headers_mut().append(
@@ -162,14 +216,16 @@ pub async fn remember_consent<P: Ports>(
     Ok(())
 }
 
-/// After authentication: ask for consent when needed (OIDC Core §3.1.2.4), else respond.
-pub async fn after_authentication<P: Ports>(
+/// Acts on the decision for a live session (or none): the authorization endpoint, and the
+/// consent page when it finds the session no longer fits. `prompt=none` never shows a page
+/// (OIDC Core §3.1.2.6: `login_required`, `consent_required`).
+pub async fn proceed<P: Ports>(
     ports: &P,
     settings: &Settings,
     now: UnixTime,
     client: &Client,
-    areq: AuthorizeRequest,
-    session: &Session,
+    areq: &AuthorizeRequest,
+    who: Who<'_>,
     req: &Request,
 ) -> Response {
     let fail = |e: OAuthError| {
@@ -180,60 +236,49 @@ pub async fn after_authentication<P: Ports>(
             e,
         )
     };
-    // DESIGN.md: users reach an application only with a role on it; admins reach all.
-    match access_check(ports, client, &session.user_id).await {
-        Ok(None) => {}
-        Ok(Some(page)) => return page_for(settings, page),
-        Err(e) => return fail(e),
-    }
-    if !client.skip_consent {
-        let granted = match remembered_consent(ports, &session.user_id, &client.client_id).await {
-            Ok(g) => g,
-            Err(e) => return fail(e),
-        };
-        let covered = areq.scope.iter().all(|s| granted.contains(s));
-        if areq.prompt.consent || !covered {
-            if areq.prompt.none {
-                return fail(OAuthError::new(
-                    ErrorCode::ConsentRequired,
-                    "The user must consent to this request.",
-                ));
+    let none = areq.prompt.none;
+    match decision::decide(ports, now, client, areq, who).await {
+        Err(e) => fail(e),
+        Ok(Decision::Authenticate(_)) if none => fail(OAuthError::new(
+            ErrorCode::LoginRequired,
+            "The user must log in.",
+        )),
+        Ok(Decision::Authenticate(_)) => to_page(ports, settings, now, req, areq, &Step::Login),
+        Ok(Decision::Denied { .. }) if none => fail(OAuthError::new(
+            ErrorCode::AccessDenied,
+            "The user has no access to this application.",
+        )),
+        Ok(Decision::Denied { app, username }) => denied_page(settings, &app, &username),
+        Ok(Decision::Consent) if none => fail(OAuthError::new(
+            ErrorCode::ConsentRequired,
+            "The user must consent to this request.",
+        )),
+        Ok(Decision::Consent) => match who.session() {
+            Some(s) => {
+                let step = Step::Consent { sid: s.sid.clone() };
+                to_page(ports, settings, now, req, areq, &step)
             }
-            return to_page(ports, settings, now, req, &areq, "/consent");
-        }
-    }
-    respond_to_client(ports, settings, now, client, &areq, session).await
-}
-
-/// Why the user may not continue to this client's app (`None`: they may).
-async fn access_check<P: Ports>(
-    ports: &P,
-    client: &Client,
-    user_id: &str,
-) -> Result<Option<(String, String)>, OAuthError> {
-    let user = user::load(ports.sql(), user_id)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| OAuthError::new(ErrorCode::LoginRequired, "The user must log in."))?;
-    Ok(
-        match app::access(ports.sql(), &user, &client.client_id).await? {
-            app::Access::Denied { app } => Some((app.name, user.username)),
-            app::Access::NoApp | app::Access::Roles { .. } => None,
+            // `decide` answers Consent only for a session.
+            None => to_page(ports, settings, now, req, areq, &Step::Login),
         },
-    )
+        Ok(Decision::Proceed) => match who.session() {
+            Some(s) => respond_to_client(ports, settings, now, client, areq, s).await,
+            None => to_page(ports, settings, now, req, areq, &Step::Login),
+        },
+    }
 }
 
 /// The `access_denied` page for a user without a role on the app: a page, not a redirect,
-/// so the user learns why and whom to ask.
-fn page_for(settings: &Settings, (app, username): (String, String)) -> Response {
+/// so the user learns why and whom to ask. It hands out no session.
+pub fn denied_page(settings: &Settings, app: &str, username: &str) -> Response {
     use crate::html::escape;
     let body = format!(
         "<h1>No access to {app}</h1>\
          <p class=\"error\" id=\"error\">access_denied</p>\
          <p>You are signed in as <strong>{user}</strong>, but your account has no role on \
          {app}. Ask an administrator to give you access.</p>",
-        app = escape(&app),
-        user = escape(&username),
+        app = escape(app),
+        user = escape(username),
     );
     crate::html::response(
         http::StatusCode::FORBIDDEN,
@@ -242,7 +287,8 @@ fn page_for(settings: &Settings, (app, username): (String, String)) -> Response 
 }
 
 /// Issues what the response type asks for and delivers it (RFC 6749 §4.1.2, §4.2.2; OIDC
-/// Core §3.3.2.5 for the hybrid flow).
+/// Core §3.3.2.5 for the hybrid flow). Only for a request that [`decision::decide`] let
+/// proceed (or whose consent the user just gave).
 pub async fn respond_to_client<P: Ports>(
     ports: &P,
     settings: &Settings,

@@ -7,6 +7,7 @@
 //! (DESIGN.md).
 
 pub mod complete;
+pub mod decision;
 pub mod request;
 pub mod respond;
 
@@ -31,6 +32,8 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
         Ok(s) => s,
         Err(e) => return respond::error_page("edgeid", e),
     };
+    let mut req = req;
+    web::prefix_cookies(&mut req, settings.issuer.secure_cookies());
     let resp = authorize(ports, &settings, &req)
         .await
         .unwrap_or_else(|Unverified(e)| respond::error_page(&settings.instance_name, e));
@@ -78,21 +81,6 @@ async fn authorize<P: Ports>(
         Ok(s) => s,
         Err(e) => return Ok(fail(e.into())),
     };
-    let usable = session.filter(|s| {
-        let too_old = areq.max_age.is_some_and(|m| now - s.auth_time > m);
-        let other_user = areq.hint_sub.as_ref().is_some_and(|sub| *sub != s.user_id);
-        !(areq.prompt.login || areq.prompt.select_account || too_old || other_user)
-    });
-    match usable {
-        Some(s) => {
-            Ok(complete::after_authentication(ports, settings, now, &client, areq, &s, req).await)
-        }
-        None if areq.prompt.none => Ok(fail(OAuthError::new(
-            ErrorCode::LoginRequired,
-            "The user must log in.",
-        ))),
-        None => Ok(complete::to_page(
-            ports, settings, now, req, &areq, "/login",
-        )),
-    }
+    let who = decision::Who::returning(session.as_ref());
+    Ok(complete::proceed(ports, settings, now, &client, &areq, who, req).await)
 }

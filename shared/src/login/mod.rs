@@ -9,6 +9,8 @@ mod settings;
 use http::{Method, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
+use crate::authorize::complete::{Page, Step};
+use crate::authorize::decision::{self, Decision, Who};
 use crate::authorize::request::AuthorizeRequest;
 use crate::authorize::{complete, respond};
 use crate::client::{self, Client};
@@ -17,7 +19,7 @@ use crate::crypto::sha256_hex;
 use crate::error::{ErrorCode, OAuthError};
 use crate::html;
 use crate::ports::UnixTime;
-use crate::session::{self, AMR_PASSWORD};
+use crate::session::{self, AMR_PASSWORD, Session};
 use crate::user::User;
 use crate::{Ports, Request, Response, audit, throttle, totp, user, web};
 
@@ -54,6 +56,8 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
         Ok(s) => s,
         Err(e) => return respond::error_page("edgeid", e),
     };
+    let mut req = req;
+    web::prefix_cookies(&mut req, settings.issuer.secure_cookies());
     let now = ports.now();
     let result = match (path.as_str(), req.method() == Method::POST) {
         ("/login", false) => login_form(ports, &settings, &req, now).await,
@@ -72,30 +76,46 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
 }
 
 /// The sealed pending request a page carries (`request`, in the query or the form), opened and
-/// checked against this browser, with its client.
+/// checked against this browser and the page it was made for, with its client and, for the
+/// consent page, the `sid` of the session consent was asked of.
 async fn pending<P: Ports>(
     ports: &P,
     req: &Request,
     form: &web::Form,
+    page: Page,
     now: UnixTime,
-) -> Result<(String, AuthorizeRequest, Client), OAuthError> {
+) -> Result<Pending, OAuthError> {
     let sealed = form
         .get("request")
         .ok_or_else(|| OAuthError::invalid_request("The request parameter is missing."))?;
-    pending_sealed(ports, req, sealed, now).await
+    pending_sealed(ports, req, sealed, page, now).await
+}
+
+struct Pending {
+    sealed: String,
+    areq: AuthorizeRequest,
+    client: Client,
+    /// For the consent page: the session it was asked of.
+    sid: Option<String>,
 }
 
 async fn pending_sealed<P: Ports>(
     ports: &P,
     req: &Request,
     sealed: &str,
+    page: Page,
     now: UnixTime,
-) -> Result<(String, AuthorizeRequest, Client), OAuthError> {
-    let areq = complete::open(ports, req, sealed, now)?;
+) -> Result<Pending, OAuthError> {
+    let (areq, sid) = complete::open(ports, req, sealed, page, now)?;
     let client = client::load_cached(ports, &areq.reply.client_id, now)
         .await?
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "The client no longer exists."))?;
-    Ok((sealed.to_owned(), areq, client))
+    Ok(Pending {
+        sealed: sealed.to_owned(),
+        areq,
+        client,
+        sid,
+    })
 }
 
 async fn login_form<P: Ports>(
@@ -104,7 +124,12 @@ async fn login_form<P: Ports>(
     req: &Request,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
-    let (sealed, areq, client) = pending(ports, req, &web::Form::from_request(req)?, now).await?;
+    let Pending {
+        sealed,
+        areq,
+        client,
+        ..
+    } = pending(ports, req, &web::Form::from_request(req)?, Page::Login, now).await?;
     Ok(pages::login(
         settings,
         &client,
@@ -197,7 +222,12 @@ async fn login_submit<P: Ports>(
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
     let form = web::Form::parse(req)?;
-    let (sealed, areq, client) = pending(ports, req, &form, now).await?;
+    let Pending {
+        sealed,
+        areq,
+        client,
+        ..
+    } = pending(ports, req, &form, Page::Login, now).await?;
     let identifier = form.get("identifier").unwrap_or("").trim().to_owned();
     let password = form.get("password").unwrap_or("");
     let render = |error: &str, status| {
@@ -220,7 +250,13 @@ async fn login_submit<P: Ports>(
         PasswordCheck::Failed => return Ok(render(WRONG_PASSWORD, StatusCode::UNAUTHORIZED)),
         PasswordCheck::Verified(u) => u,
     };
-    if totp::load(ports, &user.id).await?.is_some() {
+    let enrolled = totp::load(ports, &user.id).await?.is_some();
+    // Keeps the main database's flag (what `decide` reads) in step with the credential, for
+    // accounts enrolled before the flag existed and after a half-finished removal.
+    if enrolled != totp::enrolled(ports.sql(), &user.id).await? {
+        totp::set_enrolled(ports.sql(), &user.id, enrolled, now).await?;
+    }
+    if enrolled {
         let pending = seal_second_factor(ports, req, &user, &identifier, Some(sealed), now)?;
         let mut resp = pages::second_factor(settings, &pending, None, StatusCode::OK);
         // Its POST answers with a 303 to the client (see `html::allow_form_action`).
@@ -245,8 +281,11 @@ enum Next {
     Settings,
 }
 
-/// Starts the session (replacing the browser's previous one: prompt=login, another user),
-/// records the login and continues to `next`.
+/// Decides, then starts the session (replacing the browser's previous one: prompt=login,
+/// another user), records the login and continues to `next`. The decision is taken for the
+/// session about to start, before it exists: a sign-in the request refuses (no role on the
+/// app, another user than `id_token_hint` names) hands out no session for another page to
+/// accept (DESIGN.md, "One decision per question").
 async fn finish_login<P: Ports>(
     ports: &P,
     settings: &Settings,
@@ -256,6 +295,41 @@ async fn finish_login<P: Ports>(
     amr: &[&str],
     next: Next,
 ) -> Result<Response, OAuthError> {
+    let decided = match &next {
+        Next::Client { client, areq } => {
+            let candidate = Session {
+                token_sha256: String::new(),
+                sid: String::new(),
+                user_id: user.id.clone(),
+                auth_time: now,
+                amr: amr.iter().map(|m| (*m).to_owned()).collect(),
+                expires_at: now + settings.session_ttl,
+            };
+            let d = decision::decide(ports, now, client, areq, Who::Fresh(&candidate)).await?;
+            match d {
+                Decision::Denied { app, username } => {
+                    return Ok(complete::denied_page(settings, &app, &username));
+                }
+                Decision::Authenticate(why) => {
+                    // A fresh authentication satisfies prompt=login and max_age; what is left
+                    // is another user than the hint names, or a factor this sign-in lacks.
+                    let e = OAuthError::new(
+                        ErrorCode::LoginRequired,
+                        "The application asked for a sign-in this account cannot give.",
+                    )
+                    .with_internal(format!("login refused by the decision: {why:?}"));
+                    return Ok(respond::deliver_error(
+                        &areq.reply,
+                        settings.issuer.as_str(),
+                        &settings.instance_name,
+                        e,
+                    ));
+                }
+                d => Some(d),
+            }
+        }
+        Next::Settings => None,
+    };
     if let Some(old) = session::current(ports.sql(), req, now).await? {
         session::end(ports.sql(), &old.token_sha256, now).await?;
     }
@@ -272,11 +346,15 @@ async fn finish_login<P: Ports>(
         serde_json::json!({ "client_id": client_id, "sid": s.sid, "amr": amr }),
     )
     .await;
-    let mut resp = match next {
-        Next::Client { client, areq } => {
-            complete::after_authentication(ports, settings, now, &client, *areq, &s, req).await
+    let mut resp = match (next, decided) {
+        (Next::Client { areq, .. }, Some(Decision::Consent)) => {
+            let step = Step::Consent { sid: s.sid.clone() };
+            complete::to_page(ports, settings, now, req, &areq, &step)
         }
-        Next::Settings => web::see_other(&settings.issuer.endpoint("/settings")),
+        (Next::Client { client, areq }, _) => {
+            complete::respond_to_client(ports, settings, now, &client, &areq, &s).await
+        }
+        (Next::Settings, _) => web::see_other(&settings.issuer.endpoint("/settings")),
     };
     resp.headers_mut().append(
         header::SET_COOKIE,
@@ -355,7 +433,7 @@ async fn second_factor_submit<P: Ports>(
     }
     // The authorization request is checked before the code is spent.
     let target = match &p.request {
-        Some(r) => Some(pending_sealed(ports, req, r, now).await?),
+        Some(r) => Some(pending_sealed(ports, req, r, Page::Login, now).await?),
         None => None,
     };
     let user = user::load(ports.sql(), &p.user)
@@ -375,7 +453,7 @@ async fn second_factor_submit<P: Ports>(
             Some(&throttled_message(seconds)),
             StatusCode::TOO_MANY_REQUESTS,
         );
-        if let Some((_, _, client)) = &target {
+        if let Some(Pending { client, .. }) = &target {
             html::allow_form_action(&mut resp, &pages::client_form_actions(client));
         }
         return Ok(with_retry_after(resp, seconds));
@@ -394,7 +472,7 @@ async fn second_factor_submit<P: Ports>(
             "login.failure",
             &user.id,
             serde_json::json!({
-                "client_id": target.as_ref().map(|(_, _, c)| c.client_id.clone()),
+                "client_id": target.as_ref().map(|t| t.client.client_id.clone()),
                 "factor": "otp",
             }),
         )
@@ -405,7 +483,7 @@ async fn second_factor_submit<P: Ports>(
             Some("That code is not correct, or was already used."),
             StatusCode::UNAUTHORIZED,
         );
-        if let Some((_, _, client)) = &target {
+        if let Some(Pending { client, .. }) = &target {
             html::allow_form_action(&mut resp, &pages::client_form_actions(client));
         }
         return Ok(resp);
@@ -419,7 +497,7 @@ async fn second_factor_submit<P: Ports>(
         &[AMR_PASSWORD]
     };
     let next = match target {
-        Some((_, areq, client)) => Next::Client {
+        Some(Pending { areq, client, .. }) => Next::Client {
             client: Box::new(client),
             areq: Box::new(areq),
         },
@@ -428,35 +506,73 @@ async fn second_factor_submit<P: Ports>(
     finish_login(ports, settings, req, now, &user, amr, next).await
 }
 
+/// The consent page (OIDC Core §3.1.2.4). It asks only when the decision for the browser's
+/// current session says so; otherwise it sends the browser where the decision points.
 async fn consent_form<P: Ports>(
     ports: &P,
     settings: &Settings,
     req: &Request,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
-    let (sealed, areq, client) = pending(ports, req, &web::Form::from_request(req)?, now).await?;
-    let Some(s) = session::current(ports.sql(), req, now).await? else {
-        return Ok(web::see_other(
-            &settings
-                .issuer
-                .endpoint(&format!("/login?request={sealed}")),
+    let form = web::Form::from_request(req)?;
+    let p = pending(ports, req, &form, Page::Consent, now).await?;
+    let current = session::current(ports.sql(), req, now).await?;
+    let asked_of_this_session = matches!((&current, &p.sid), (Some(s), Some(sid)) if s.sid == *sid);
+    if !asked_of_this_session {
+        // Another session (or none) since consent was asked: decide afresh for this one.
+        return Ok(complete::proceed(
+            ports,
+            settings,
+            now,
+            &p.client,
+            &p.areq,
+            Who::returning(current.as_ref()),
+            req,
+        )
+        .await);
+    }
+    let Some(s) = current else {
+        return Ok(complete::to_page(
+            ports,
+            settings,
+            now,
+            req,
+            &p.areq,
+            &Step::Login,
         ));
     };
+    match decision::decide(ports, now, &p.client, &p.areq, Who::Fresh(&s)).await? {
+        Decision::Consent | Decision::Proceed => {}
+        _ => {
+            return Ok(complete::proceed(
+                ports,
+                settings,
+                now,
+                &p.client,
+                &p.areq,
+                Who::Fresh(&s),
+                req,
+            )
+            .await);
+        }
+    }
     let user = user::load(ports.sql(), &s.user_id)
         .await?
         .ok_or_else(|| OAuthError::new(ErrorCode::LoginRequired, "The user must log in."))?;
-    let app = crate::app::for_client(ports.sql(), &client.client_id).await?;
+    let app = crate::app::for_client(ports.sql(), &p.client.client_id).await?;
     Ok(pages::consent(
         settings,
-        &client,
+        &p.client,
         app.as_ref(),
         &user,
-        &areq.scope,
-        &sealed,
+        &p.areq.scope,
+        &p.sealed,
     ))
 }
 
 /// OIDC Core §3.1.2.4: the user's decision. Deny answers `access_denied` (RFC 6749 §4.1.2.1).
+/// Allow completes the request only when the decision for this session still lets it (the
+/// consent value was asked of this very session, which still passes every check).
 async fn consent_submit<P: Ports>(
     ports: &P,
     settings: &Settings,
@@ -464,23 +580,41 @@ async fn consent_submit<P: Ports>(
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
     let form = web::Form::parse(req)?;
-    let (sealed, areq, client) = pending(ports, req, &form, now).await?;
-    let Some(s) = session::current(ports.sql(), req, now).await? else {
-        return Ok(web::see_other(
-            &settings
-                .issuer
-                .endpoint(&format!("/login?request={sealed}")),
-        ));
+    let p = pending(ports, req, &form, Page::Consent, now).await?;
+    let current = session::current(ports.sql(), req, now).await?;
+    let s = match (current, &p.sid) {
+        (Some(s), Some(sid)) if s.sid == *sid => s,
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "This consent was asked in another sign-in. Return to the application and \
+                 start again.",
+            ));
+        }
     };
     let issuer = settings.issuer.as_str();
     match form.get("decision") {
         Some("allow") => {
-            complete::remember_consent(ports, &s.user_id, &client.client_id, &areq.scope, now)
+            match decision::decide(ports, now, &p.client, &p.areq, Who::Fresh(&s)).await? {
+                Decision::Consent | Decision::Proceed => {}
+                _ => {
+                    return Ok(complete::proceed(
+                        ports,
+                        settings,
+                        now,
+                        &p.client,
+                        &p.areq,
+                        Who::Fresh(&s),
+                        req,
+                    )
+                    .await);
+                }
+            }
+            complete::remember_consent(ports, &s.user_id, &p.client.client_id, &p.areq.scope, now)
                 .await?;
-            Ok(complete::respond_to_client(ports, settings, now, &client, &areq, &s).await)
+            Ok(complete::respond_to_client(ports, settings, now, &p.client, &p.areq, &s).await)
         }
         Some("deny") => Ok(respond::deliver_error(
-            &areq.reply,
+            &p.areq.reply,
             issuer,
             &settings.instance_name,
             OAuthError::new(ErrorCode::AccessDenied, "The user denied the request."),

@@ -27,7 +27,7 @@ use crate::mail::RecoveryMail;
 use crate::ports::{PortError, Ports, Sql, Statement, UnixTime};
 use crate::session::{self, AMR_PASSWORD};
 use crate::user::{self, User};
-use crate::{Request, Response, audit, html, throttle, web};
+use crate::{Request, Response, audit, html, throttle, totp, web};
 
 /// How long a link for a new account stays valid.
 pub const WELCOME_TTL: i64 = 24 * 60 * 60;
@@ -210,11 +210,13 @@ pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
         Ok(s) => s,
         Err(e) => return pages::failure("edgeid", e),
     };
+    let mut req = req;
+    web::prefix_cookies(&mut req, settings.issuer.secure_cookies());
     let now = ports.now();
     let result = match (path.as_str(), req.method() == Method::POST) {
         ("/recovery", false) => match web::Form::from_query(req.uri().query()) {
             Ok(q) => match q.get("token") {
-                Some(token) => password_form(ports, &settings, token, now).await,
+                Some(token) => password_form(ports, &settings, &req, token, now).await,
                 None => Ok(forgot_form(ports, &settings, &req)),
             },
             Err(e) => Err(e),
@@ -325,6 +327,7 @@ async fn forgot_submit<P: Ports>(
 async fn password_form<P: Ports>(
     ports: &P,
     settings: &Settings,
+    req: &Request,
     token: &str,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
@@ -334,13 +337,27 @@ async fn password_form<P: Ports>(
     let Some(u) = user::load(ports.sql(), &user_id).await? else {
         return Ok(pages::link_invalid(settings));
     };
-    Ok(pages::set_password(
+    let (value, new_cookie) = form_value(ports, req);
+    let second_factor = totp::load(ports, &u.id).await?.is_some();
+    let mut resp = pages::set_password(
         settings,
-        token,
-        &u.username,
+        &pages::SetPasswordForm {
+            token,
+            username: &u.username,
+            form_value: &value,
+            second_factor,
+        },
+        None,
         None,
         StatusCode::OK,
-    ))
+    );
+    if let Some(v) = new_cookie {
+        resp.headers_mut().append(
+            header::SET_COOKIE,
+            web::set_cookie(FORM_COOKIE, &v, None, settings.issuer.secure_cookies()),
+        );
+    }
+    Ok(resp)
 }
 
 async fn password_submit<P: Ports>(
@@ -354,8 +371,41 @@ async fn password_submit<P: Ports>(
     if token.is_empty() || token.len() > 128 {
         return Ok(pages::link_invalid(settings));
     }
+    let Some((peeked_user, _)) = peek(ports.credentials(), token, now).await? else {
+        return Ok(pages::link_invalid(settings));
+    };
+    let Some(peeked) = user::load(ports.sql(), &peeked_user).await? else {
+        return Ok(pages::link_invalid(settings));
+    };
+    // Bound to the browser that opened the link (double-submit): a cross-site post of
+    // someone else's link carries no matching value.
+    let expected = web::cookie(req, FORM_COOKIE).unwrap_or("");
+    if expected.is_empty() || !digest_eq(expected, form.get("form").unwrap_or("")) {
+        return Ok(pages::problem(
+            settings,
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form could not be checked. Open the link again in this browser.",
+            true,
+        ));
+    }
+    let cred = totp::load(ports, &peeked.id).await?;
     let password = form.get("password").unwrap_or("");
     let confirm = form.get("confirm").unwrap_or("");
+    let again = |error: Option<&str>, code_error: Option<&str>, status| {
+        pages::set_password(
+            settings,
+            &pages::SetPasswordForm {
+                token,
+                username: &peeked.username,
+                form_value: expected,
+                second_factor: cred.is_some(),
+            },
+            error,
+            code_error,
+            status,
+        )
+    };
     // Checked before the token is used, so a typo does not cost the user their link.
     let refusal = match user::check_password(password) {
         Err(e) => Some(e.0),
@@ -363,27 +413,53 @@ async fn password_submit<P: Ports>(
         Ok(()) => None,
     };
     if let Some(message) = refusal {
-        let Some((user_id, _)) = peek(ports.credentials(), token, now).await? else {
-            return Ok(pages::link_invalid(settings));
-        };
-        let username = user::load(ports.sql(), &user_id)
-            .await?
-            .map(|u| u.username)
-            .unwrap_or_default();
-        return Ok(pages::set_password(
-            settings,
-            token,
-            &username,
-            Some(&message),
-            StatusCode::BAD_REQUEST,
-        ));
+        return Ok(again(Some(&message), None, StatusCode::BAD_REQUEST));
     }
+    // A link for an account with a second factor is no way around it (issue 9): the code (or
+    // a recovery code) is checked, on the same per-user counter as the sign-in step, before
+    // the link is used and before any session exists.
+    let amr: &[&str] = match &cred {
+        None => &[AMR_PASSWORD],
+        Some(c) => {
+            if let throttle::Verdict::Wait(seconds) =
+                throttle::second_factor_attempt(ports, &peeked.id, now).await?
+            {
+                let message = format!(
+                    "Too many codes were tried. Wait {} before trying again.",
+                    crate::mail::duration(seconds)
+                );
+                let mut resp = again(None, Some(&message), StatusCode::TOO_MANY_REQUESTS);
+                if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return Ok(resp);
+            }
+            let code = form.get("code").unwrap_or("");
+            if !totp::verify_second_factor(ports, &peeked.id, c, code, now).await? {
+                audit::record(
+                    ports.sql(),
+                    now,
+                    "login.failure",
+                    &peeked.id,
+                    serde_json::json!({ "factor": "otp", "via": "recovery" }),
+                )
+                .await;
+                return Ok(again(
+                    None,
+                    Some("That code is not correct, or was already used."),
+                    StatusCode::UNAUTHORIZED,
+                ));
+            }
+            throttle::second_factor_verified(ports, &peeked.id).await;
+            &[AMR_PASSWORD, totp::AMR_OTP]
+        }
+    };
     let Some((user_id, purpose)) = consume(ports.credentials(), token, now).await? else {
         return Ok(pages::link_invalid(settings));
     };
     let Some(mut u) = user::load(ports.sql(), &user_id)
         .await?
-        .filter(|u| !u.disabled)
+        .filter(|u| !u.disabled && u.id == peeked.id)
     else {
         return Ok(pages::link_invalid(settings));
     };
@@ -402,8 +478,7 @@ async fn password_submit<P: Ports>(
     if let Some(old) = session::current(ports.sql(), req, now).await? {
         session::end(ports.sql(), &old.token_sha256, now).await?;
     }
-    let (session_token, s) =
-        session::create(ports, &u.id, &[AMR_PASSWORD], now, settings.session_ttl).await?;
+    let (session_token, s) = session::create(ports, &u.id, amr, now, settings.session_ttl).await?;
     audit::record(
         ports.sql(),
         now,

@@ -67,24 +67,56 @@ pub fn sent(settings: &Settings) -> Response {
     )
 }
 
+/// What the set-password form shows besides the password fields.
+pub struct SetPasswordForm<'a> {
+    pub token: &'a str,
+    pub username: &'a str,
+    /// The browser's form value (double-submit with [`super::FORM_COOKIE`]): the form is bound
+    /// to the browser that opened the link, so a page elsewhere cannot post someone else's
+    /// link into this browser and sign it in as that account (login CSRF).
+    pub form_value: &'a str,
+    /// The account has a second factor: its code (or a recovery code) is asked here, before
+    /// the link is used and before any session exists.
+    pub second_factor: bool,
+}
+
 pub fn set_password(
     settings: &Settings,
-    token: &str,
-    username: &str,
+    f: &SetPasswordForm<'_>,
     error: Option<&str>,
+    code_error: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    let (code_error_html, code_invalid) = error_html("code-error", code_error);
     let (error_html, invalid) = error_html("password-error", error);
     let described = if error.is_some() {
         "password-rule password-error"
     } else {
         "password-rule"
     };
+    let code_field = if f.second_factor {
+        let code_described = if code_error.is_some() {
+            "code-hint code-error"
+        } else {
+            "code-hint"
+        };
+        format!(
+            "<label for=\"code\">Code from your authenticator app</label>\
+             <input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"one-time-code\" \
+             inputmode=\"numeric\" maxlength=\"32\" required \
+             aria-describedby=\"{code_described}\"{code_invalid}>\
+             <p class=\"muted\" id=\"code-hint\">Your account has two-step sign-in: enter \
+             the 6-digit code, or one of your recovery codes.</p>{code_error_html}"
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
         "<h1>Set your password</h1>\
          <p class=\"muted\">for <strong>{username}</strong></p>{error_html}\
          <form method=\"post\" action=\"/recovery/password\">\
          <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <input type=\"hidden\" name=\"form\" value=\"{form_value}\">\
          <input type=\"text\" name=\"username\" value=\"{username}\" autocomplete=\"username\" \
          hidden aria-hidden=\"true\" tabindex=\"-1\">\
          <label for=\"password\">New password</label>\
@@ -95,10 +127,11 @@ pub fn set_password(
          words is strong and easy to remember; do not reuse a password from another site.</p>\
          <label for=\"confirm\">Repeat the password</label>\
          <input type=\"password\" id=\"confirm\" name=\"confirm\" autocomplete=\"new-password\" \
-         required{invalid}>\
+         required{invalid}>{code_field}\
          <button type=\"submit\">Set password</button></form>",
-        username = escape(username),
-        token = escape(token),
+        username = escape(f.username),
+        token = escape(f.token),
+        form_value = escape(f.form_value),
         rule = escape(&crate::user::password_rule()),
     );
     html::response(

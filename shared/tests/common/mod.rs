@@ -100,6 +100,21 @@ pub fn input(html: &str, name: &str) -> String {
         .replace("&quot;", "\"")
 }
 
+/// RFC 4648 base32 without padding (how enrolment pages show a TOTP key); spaces ignored.
+pub fn base32_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.chars().filter(|c| !c.is_whitespace()) {
+        buffer = (buffer << 5) | ALPHABET.find(c).unwrap() as u32;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
 /// A browser: a cookie jar over the in-memory host.
 pub struct Browser<'h> {
     pub host: &'h MemoryHost,

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 pub use serde_json;
 
 pub mod oidc;
+pub mod second_factor;
 pub use oidc::*;
 
 pub fn base() -> String {

@@ -34,7 +34,18 @@ pub async fn handle<P: Ports>(
     if path == "/settings/login" && post {
         return sign_in_submit(ports, settings, req, now).await;
     }
-    let Some(s) = session::current(ports.sql(), req, now).await? else {
+    // A session that did not use the account's second factor (one that predates its
+    // enrolment) is no session here either: the same rule as `authorize::decision`.
+    let s = match session::current(ports.sql(), req, now).await? {
+        Some(s)
+            if !s.amr.iter().any(|m| m == totp::AMR_OTP)
+                && totp::enrolled(ports.sql(), &s.user_id).await? =>
+        {
+            None
+        }
+        other => other,
+    };
+    let Some(s) = s else {
         return if post {
             Ok(web::see_other(&settings.issuer.endpoint("/settings")))
         } else {
@@ -72,7 +83,7 @@ pub async fn handle<P: Ports>(
         ("/settings/profile", true) => profile(ports, &ctx, &form).await,
         ("/settings/password", true) => password(ports, &ctx, req, &form).await,
         ("/settings/totp", false) => second_factor::enrol_start(ports, &ctx),
-        ("/settings/totp", true) => second_factor::enrol_confirm(ports, &ctx, &form).await,
+        ("/settings/totp", true) => second_factor::enrol_confirm(ports, &ctx, req, &form).await,
         ("/settings/totp/remove", true) => {
             second_factor::totp_remove(ports, &ctx, req, &form).await
         }

@@ -9,6 +9,12 @@ const ENROL_CONTEXT: &str = "edgeid/totp-enrol/v1";
 
 // --- TOTP -----------------------------------------------------------------------------------
 
+/// The session signed in within [`RECENT_LOGIN`]: what enrolling, replacing and removing the
+/// second factor ask for (issue 9), besides what each form checks itself.
+fn recent_enough(ctx: &Ctx<'_>) -> bool {
+    ctx.now - ctx.s.auth_time <= RECENT_LOGIN
+}
+
 /// The secret being enrolled, sealed into the enrolment form: nothing is stored until the user
 /// proves their app has it.
 #[derive(Serialize, Deserialize)]
@@ -62,7 +68,7 @@ fn enrol_page(
          <li>Enter the 6-digit code the app shows.</li></ol>{qr}\
          <p>Key: <code class=\"secret\">{grouped}</code></p>\
          <form method=\"post\" action=\"/settings/totp\">{csrf}\
-         <input type=\"hidden\" name=\"pending\" value=\"{sealed}\">{code}\
+         <input type=\"hidden\" name=\"pending\" value=\"{sealed}\">{code}{current}\
          <button type=\"submit\">Turn on</button></form>\
          <p><a href=\"/settings\">Cancel</a></p>",
         grouped = escape(&grouped),
@@ -78,6 +84,20 @@ fn enrol_page(
             required: true,
         }
         .render(errors),
+        current = if recent_enough(ctx) {
+            String::new()
+        } else {
+            Field {
+                id: "current_password",
+                label: "Your password",
+                kind: "password",
+                value: "",
+                autocomplete: "current-password",
+                hint: Some("You signed in more than 5 minutes ago: confirm it is you."),
+                required: true,
+            }
+            .render(errors)
+        },
     );
     html::response(
         status,
@@ -92,6 +112,7 @@ fn enrol_page(
 pub(super) async fn enrol_confirm<P: Ports>(
     ports: &P,
     ctx: &Ctx<'_>,
+    req: &Request,
     form: &web::Form,
 ) -> Result<Response, OAuthError> {
     let expired = || OAuthError::invalid_request("This setup page has expired. Start again.");
@@ -104,6 +125,26 @@ pub(super) async fn enrol_confirm<P: Ports>(
         return Err(expired());
     }
     let secret = b64url_decode(&e.secret).map_err(|_| expired())?;
+    // Issue 9: a second factor is enrolled only by a recent authentication (or the password
+    // typed now), so a session left open somewhere cannot bind the account to an attacker's app.
+    if !recent_enough(ctx) {
+        let current = form.get("current_password").unwrap_or("");
+        let refusal = if current.is_empty() {
+            Some("Enter your password: you signed in more than 5 minutes ago.".to_owned())
+        } else {
+            password_ok(ports, ctx, req, current).await?.err()
+        };
+        if let Some(m) = refusal {
+            let errors = Errors::one("current_password", m);
+            return Ok(enrol_page(
+                ctx,
+                &secret,
+                sealed,
+                &errors,
+                StatusCode::UNAUTHORIZED,
+            ));
+        }
+    }
     let Some(step) = totp::matching_step(&secret, form.get("code").unwrap_or(""), ctx.now) else {
         let errors = Errors::one(
             "code",
@@ -121,6 +162,9 @@ pub(super) async fn enrol_confirm<P: Ports>(
     if !totp::enroll(ports, &ctx.user.id, &secret, step, &codes, ctx.now).await? {
         return Ok(redirect_done(ctx.settings, "already"));
     }
+    // This session just proved the factor; the user's other sessions did not, and from now
+    // on neither the authorization endpoint nor these pages accept them.
+    session::add_method(ports.sql(), &ctx.s.token_sha256, totp::AMR_OTP).await?;
     audit::record(
         ports.sql(),
         ctx.now,
@@ -174,6 +218,13 @@ pub(super) async fn totp_remove<P: Ports>(
         } else {
             Err("That code is not correct, or was already used.".to_owned())
         }
+    } else if !(recent_enough(ctx) && ctx.s.amr.iter().any(|m| m == totp::AMR_OTP)) {
+        // Issue 9: the password alone turns the factor off only in a recent session that
+        // itself used the factor; any other session must show a code.
+        Err(
+            "Enter a code from your app (or a recovery code) to turn two-step sign-in off."
+                .to_owned(),
+        )
     } else {
         password_ok(ports, ctx, req, input).await?
     };
@@ -187,7 +238,7 @@ pub(super) async fn totp_remove<P: Ports>(
         )
         .await;
     }
-    totp::remove(ports.credentials(), &ctx.user.id).await?;
+    totp::remove(ports, &ctx.user.id, ctx.now).await?;
     audit::record(
         ports.sql(),
         ctx.now,
