@@ -541,20 +541,8 @@ async fn consent_form<P: Ports>(
             &Step::Login,
         ));
     };
-    match decision::decide(ports, now, &p.client, &p.areq, Who::Fresh(&s)).await? {
-        Decision::Consent | Decision::Proceed => {}
-        _ => {
-            return Ok(complete::proceed(
-                ports,
-                settings,
-                now,
-                &p.client,
-                &p.areq,
-                Who::Fresh(&s),
-                req,
-            )
-            .await);
-        }
+    if let Some(elsewhere) = unless_consent_fits(ports, settings, now, &p, &s, req).await? {
+        return Ok(elsewhere);
     }
     let user = user::load(ports.sql(), &s.user_id)
         .await?
@@ -568,6 +556,26 @@ async fn consent_form<P: Ports>(
         &p.areq.scope,
         &p.sealed,
     ))
+}
+
+/// Decides again for the session consent was asked of: `None` when consent may be given,
+/// else where the decision sends the browser instead (a role removed meanwhile, a user
+/// disabled, a second factor enrolled since).
+async fn unless_consent_fits<P: Ports>(
+    ports: &P,
+    settings: &Settings,
+    now: UnixTime,
+    p: &Pending,
+    s: &Session,
+    req: &Request,
+) -> Result<Option<Response>, OAuthError> {
+    let who = Who::Fresh(s);
+    Ok(
+        match decision::decide(ports, now, &p.client, &p.areq, who).await? {
+            Decision::Consent | Decision::Proceed => None,
+            _ => Some(complete::proceed(ports, settings, now, &p.client, &p.areq, who, req).await),
+        },
+    )
 }
 
 /// OIDC Core §3.1.2.4: the user's decision. Deny answers `access_denied` (RFC 6749 §4.1.2.1).
@@ -594,20 +602,8 @@ async fn consent_submit<P: Ports>(
     let issuer = settings.issuer.as_str();
     match form.get("decision") {
         Some("allow") => {
-            match decision::decide(ports, now, &p.client, &p.areq, Who::Fresh(&s)).await? {
-                Decision::Consent | Decision::Proceed => {}
-                _ => {
-                    return Ok(complete::proceed(
-                        ports,
-                        settings,
-                        now,
-                        &p.client,
-                        &p.areq,
-                        Who::Fresh(&s),
-                        req,
-                    )
-                    .await);
-                }
+            if let Some(elsewhere) = unless_consent_fits(ports, settings, now, &p, &s, req).await? {
+                return Ok(elsewhere);
             }
             complete::remember_consent(ports, &s.user_id, &p.client.client_id, &p.areq.scope, now)
                 .await?;

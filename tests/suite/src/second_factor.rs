@@ -68,6 +68,17 @@ pub fn base32_decode(s: &str) -> Vec<u8> {
 /// Submits the first form with `action` on `page`: its hidden fields, with `pairs` added or
 /// replacing them.
 pub fn submit(browser: &Browser, page: &Resp, action: &str, pairs: &[(&str, &str)]) -> Resp {
+    submit_with_headers(browser, page, action, pairs, &[])
+}
+
+/// [`submit`] with extra request headers (a forged `X-Forwarded-For`, say).
+pub fn submit_with_headers(
+    browser: &Browser,
+    page: &Resp,
+    action: &str,
+    pairs: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> Resp {
     let form = form_with_action(&page.text(), action)
         .unwrap_or_else(|| panic!("a form to {action}: {}", page.text()));
     let hidden = form.hidden();
@@ -77,7 +88,9 @@ pub fn submit(browser: &Browser, page: &Resp, action: &str, pairs: &[(&str, &str
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     all.extend_from_slice(pairs);
-    browser.post_form(action, &all)
+    let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
+    h.extend_from_slice(headers);
+    browser.send("POST", action, &h, Some(crate::oidc::form(&all).as_bytes()))
 }
 
 /// Signs `browser` in at the settings page's own form.
@@ -107,7 +120,12 @@ pub fn enrol(browser: &Browser, user: &User) -> Vec<u8> {
     let end = html[start..].find("</code>").map_or(start, |i| i + start);
     let secret = base32_decode(&html_unescape(&html[start..end]));
     assert_eq!(secret.len(), 20, "a 160-bit key on the page");
-    let resp = submit(browser, &page, "/settings/totp", &[("code", &code_now(&secret))]);
+    let resp = submit(
+        browser,
+        &page,
+        "/settings/totp",
+        &[("code", &code_now(&secret))],
+    );
     assert_eq!(resp.status, 200, "{}", resp.text());
     secret
 }

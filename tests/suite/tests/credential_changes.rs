@@ -10,28 +10,13 @@
 
 use edgeid_suite::oidc::{
     AuthRequest, Browser, CodeFlow, OidcClient, Pkce, User, callback_of, code_flow,
-    create_oidc_client, create_user, drive, form_with_action, login_flow, oauth_error,
-    userinfo_get,
+    create_oidc_client, create_user, drive, login_flow, oauth_error, userinfo_get,
 };
+use edgeid_suite::second_factor::submit;
 use edgeid_suite::serde_json::json;
 use edgeid_suite::{Resp, admin, unique};
 
 const SCOPE: &str = "openid profile offline_access";
-
-/// Submits the first form with `action` on `page`: its hidden fields, with `pairs` added or
-/// replacing them.
-fn submit(browser: &Browser, page: &Resp, action: &str, pairs: &[(&str, &str)]) -> Resp {
-    let form = form_with_action(&page.text(), action)
-        .unwrap_or_else(|| panic!("a form to {action}: {}", page.text()));
-    let hidden = form.hidden();
-    let mut all: Vec<(&str, &str)> = hidden
-        .iter()
-        .filter(|(k, _)| !pairs.iter().any(|(n, _)| n == k))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    all.extend_from_slice(pairs);
-    browser.post_form(action, &all)
-}
 
 /// Signs `browser` in at the settings page's own form.
 fn settings_login(browser: &Browser, user: &User) {

@@ -6,63 +6,13 @@
 //! is refused with 403. The codes are computed here (RFC 6238), not by the provider.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use edgeid_suite::Resp;
 use edgeid_suite::oidc::{
     Browser, OidcClient, Pkce, User, callback_of, code_flow, create_oidc_client, create_user,
-    form_with_action, html_unescape, oauth_error, verify_id_token,
+    html_unescape, oauth_error, verify_id_token,
 };
+use edgeid_suite::second_factor::{base32_decode, hotp, step_now, submit};
 use edgeid_suite::serde_json::json;
-use hmac::{Hmac, Mac as _};
-
-/// RFC 4226 §5.3 HOTP with HMAC-SHA-1, 6 digits.
-fn hotp(secret: &[u8], counter: u64) -> String {
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
-    mac.update(&counter.to_be_bytes());
-    let d = mac.finalize().into_bytes();
-    let o = usize::from(d[19] & 0x0f);
-    let bin = u32::from_be_bytes([d[o] & 0x7f, d[o + 1], d[o + 2], d[o + 3]]);
-    format!("{:06}", bin % 1_000_000)
-}
-
-/// RFC 6238 time step (30 s) now.
-fn step_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        / 30
-}
-
-fn base32_decode(s: &str) -> Vec<u8> {
-    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in s.chars().filter(|c| !c.is_whitespace()) {
-        buffer = (buffer << 5) | ALPHABET.find(c).expect("base32") as u32;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
-/// Submits the first form with `action` on `page`: its hidden fields, with `pairs` added or
-/// replacing them.
-fn submit(browser: &Browser, page: &Resp, action: &str, pairs: &[(&str, &str)]) -> Resp {
-    let form = form_with_action(&page.text(), action)
-        .unwrap_or_else(|| panic!("a form to {action}: {}", page.text()));
-    let hidden = form.hidden();
-    let mut all: Vec<(&str, &str)> = hidden
-        .iter()
-        .filter(|(k, _)| !pairs.iter().any(|(n, _)| n == k))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    all.extend_from_slice(pairs);
-    browser.post_form(action, &all)
-}
 
 /// Signs in at the settings page's own form; answers the settings page.
 fn settings_login(browser: &Browser, user: &User) -> Resp {

@@ -45,8 +45,10 @@ fn app_without_roles(client: &OidcClient) {
     let resp = admin(
         "POST",
         "/apps",
-        Some(json!({"slug": slug, "name": "Gated App", "url": "https://app.example.test",
-                    "client_id": client.id})),
+        Some(
+            json!({"slug": slug, "name": "Gated App", "url": "https://app.example.test",
+                    "client_id": client.id}),
+        ),
     );
     assert_eq!(resp.status, 201, "{}", resp.text());
 }
@@ -81,7 +83,11 @@ fn issue9_the_role_gate_cannot_be_walked_around_through_consent() {
     assert!(!sets_session(&resp), "the refusal page sets no session");
     assert!(browser.cookie("edgeid_session").is_none());
     let resp = post_consent(&browser, &sealed);
-    assert!(!gives_code(&resp), "consent issued a code: {:?}", resp.headers);
+    assert!(
+        !gives_code(&resp),
+        "consent issued a code: {:?}",
+        resp.headers
+    );
     assert_eq!(resp.status, 400, "{}", resp.text());
     let resp = browser.get(&format!("/consent?request={}", form_encode(&sealed)));
     assert!(!gives_code(&resp));
@@ -127,11 +133,14 @@ fn issue9_step_up_and_hints_cannot_be_skipped_through_consent() {
         ],
     );
     let cb = callback_of(&resp).expect("back to the client");
-    let tokens = client.exchange(cb.require("code"), Some(&pkce.verifier)).json();
+    let tokens = client
+        .exchange(cb.require("code"), Some(&pkce.verifier))
+        .json();
     let id = unverified_claims(tokens["id_token"].as_str().unwrap());
     assert!(id["auth_time"].as_i64().unwrap() > auth_time, "{id}");
     // Alice signing in does not satisfy a hint for Bob: an error for the client, no session.
-    let resp = browser.authorize(&request(&client, &pkce).set("id_token_hint", bob_flow.id_token()));
+    let resp =
+        browser.authorize(&request(&client, &pkce).set("id_token_hint", bob_flow.id_token()));
     let sealed = login_value(&browser, &resp);
     let resp = browser.post_form(
         "/login",
@@ -141,7 +150,10 @@ fn issue9_step_up_and_hints_cannot_be_skipped_through_consent() {
             ("password", &alice.password),
         ],
     );
-    assert_eq!(callback_of(&resp).expect("to the client").error(), "login_required");
+    assert_eq!(
+        callback_of(&resp).expect("to the client").error(),
+        "login_required"
+    );
     assert!(!sets_session(&resp));
 }
 
@@ -235,7 +247,11 @@ fn issue9_a_recovery_link_does_not_skip_the_second_factor() {
             &browser,
             &page,
             "/recovery/password",
-            &[("password", new_password), ("confirm", new_password), ("code", code)],
+            &[
+                ("password", new_password),
+                ("confirm", new_password),
+                ("code", code),
+            ],
         )
     };
     let resp = set(&wrong_code(&secret));
@@ -248,7 +264,11 @@ fn issue9_a_recovery_link_does_not_skip_the_second_factor() {
     assert!(sets_session(&resp));
     let pkce = Pkce::s256();
     let resp = browser.authorize(&request(&client, &pkce));
-    assert!(gives_code(&resp), "the session has amr otp: {:?}", resp.headers);
+    assert!(
+        gives_code(&resp),
+        "the session has amr otp: {:?}",
+        resp.headers
+    );
 }
 
 /// Login CSRF: the set-password form of a link opened in one browser cannot be posted from
@@ -262,7 +282,10 @@ fn issue9_a_recovery_form_is_bound_to_the_browser_that_opened_it() {
     let mut pairs: Vec<(String, String)> = form.hidden().into_iter().collect();
     pairs.push(("password".into(), "a brand new long passphrase".into()));
     pairs.push(("confirm".into(), "a brand new long passphrase".into()));
-    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let victim = Browser::new();
     let resp = victim.post_form("/recovery/password", &pairs);
     assert_eq!(resp.status, 403, "{}", resp.text());

@@ -12,45 +12,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::sync::Barrier;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use edgeid_suite::oidc::{
-    Browser, OidcClient, User, create_oidc_client, create_user, form_with_action, html_unescape,
+use edgeid_suite::oidc::{Browser, OidcClient, create_oidc_client, create_user, form_with_action};
+use edgeid_suite::second_factor::{
+    enrol, hotp, step_now, submit_with_headers as submit, wrong_code,
 };
 use edgeid_suite::serde_json::{Value, json};
 use edgeid_suite::{Resp, admin, basic, create_client, request};
-use hmac::{Hmac, Mac as _};
 
 const PASSWORD_FREE: usize = 5;
 const SECOND_FACTOR_LOCK_AFTER: usize = 5;
 const CLIENT_LOCK_AFTER: usize = 20;
-
-/// Submits the first form with `action` on `page`: its hidden fields plus `pairs`.
-fn submit(
-    browser: &Browser,
-    page: &Resp,
-    action: &str,
-    pairs: &[(&str, &str)],
-    headers: &[(&str, &str)],
-) -> Resp {
-    let form = form_with_action(&page.text(), action)
-        .unwrap_or_else(|| panic!("a form to {action}: {}", page.text()));
-    let hidden = form.hidden();
-    let mut all: Vec<(&str, &str)> = hidden
-        .iter()
-        .filter(|(k, _)| !pairs.iter().any(|(n, _)| n == k))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    all.extend_from_slice(pairs);
-    let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
-    h.extend_from_slice(headers);
-    browser.send(
-        "POST",
-        action,
-        &h,
-        Some(edgeid_suite::oidc::form(&all).as_bytes()),
-    )
-}
 
 /// A fresh authorization request in `browser`, answered with its login page.
 fn login_page(browser: &Browser, client: &OidcClient) -> Resp {
@@ -137,84 +110,11 @@ fn issue9_a_burst_of_64_wrong_passwords_gets_only_the_allowed_attempts_evaluated
     );
 }
 
-/// RFC 4226 §5.3 HOTP with HMAC-SHA-1, 6 digits.
-fn hotp(secret: &[u8], counter: u64) -> String {
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
-    mac.update(&counter.to_be_bytes());
-    let d = mac.finalize().into_bytes();
-    let o = usize::from(d[19] & 0x0f);
-    let bin = u32::from_be_bytes([d[o] & 0x7f, d[o + 1], d[o + 2], d[o + 3]]);
-    format!("{:06}", bin % 1_000_000)
-}
-
-/// RFC 6238 time step (30 s) now.
-fn step_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        / 30
-}
-
-fn base32_decode(s: &str) -> Vec<u8> {
-    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in s.chars().filter(|c| !c.is_whitespace()) {
-        buffer = (buffer << 5) | ALPHABET.find(c).expect("base32") as u32;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
-/// Signs in at the settings page and enrols TOTP; returns the secret.
-fn enrol_totp(user: &User) -> Vec<u8> {
-    let b = Browser::new();
-    let page = b.get("/settings");
-    assert_eq!(page.status, 200);
-    let resp = submit(
-        &b,
-        &page,
-        "/settings/login",
-        &[("identifier", &user.username), ("password", &user.password)],
-        &[],
-    );
-    assert_eq!(resp.status, 303, "{}", resp.text());
-    let page = b.get("/settings/totp");
-    assert_eq!(page.status, 200, "{}", page.text());
-    let html = page.text();
-    let start = html.find("<code class=\"secret\">").unwrap() + "<code class=\"secret\">".len();
-    let end = html[start..].find("</code>").unwrap() + start;
-    let secret = base32_decode(&html_unescape(&html[start..end]));
-    let resp = submit(
-        &b,
-        &page,
-        "/settings/totp",
-        &[("code", &hotp(&secret, step_now()))],
-        &[],
-    );
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    secret
-}
-
-/// A code that none of the accepted steps (now-1, now, now+1) produce.
-fn wrong_code(secret: &[u8]) -> String {
-    let t = step_now();
-    let taken: Vec<String> = (t - 2..=t + 2).map(|s| hotp(secret, s)).collect();
-    (100_000..)
-        .map(|n: u32| n.to_string())
-        .find(|c| !taken.contains(c))
-        .unwrap()
-}
-
 #[test]
 fn issue9_totp_guessing_with_the_right_password_is_cut_off_and_the_right_code_refused() {
     let client = create_oidc_client(json!({}));
     let user = create_user(json!({}));
-    let secret = enrol_totp(&user);
+    let secret = enrol(&Browser::new(), &user);
     // The issue's attack: the right password each time (which used to reset the counter), a
     // wrong code, and a different "client address" each time.
     let attempt = |i: usize, code: &str| -> Resp {

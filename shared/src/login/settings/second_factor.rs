@@ -221,10 +221,7 @@ pub(super) async fn totp_remove<P: Ports>(
     } else if !(recent_enough(ctx) && ctx.s.amr.iter().any(|m| m == totp::AMR_OTP)) {
         // Issue 9: the password alone turns the factor off only in a recent session that
         // itself used the factor; any other session must show a code.
-        Err(
-            "Enter a code from your app (or a recovery code) to turn two-step sign-in off."
-                .to_owned(),
-        )
+        Err("Enter a code from your app to turn two-step sign-in off.".to_owned())
     } else {
         password_ok(ports, ctx, req, input).await?
     };
