@@ -185,6 +185,7 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
             | ["users", _, "roles", _, _]
             | ["apps"]
             | ["apps", _]
+            | ["maintenance", "prune"]
     );
     if !known {
         return Err(AdminError::NotFound);
@@ -279,6 +280,8 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
         (["keys"], _) => Err(AdminError::MethodNotAllowed("GET")),
         (["keys", "rotate"], &Method::POST) => rotate_keys(ports, req).await,
         (["keys", "rotate"], _) => Err(AdminError::MethodNotAllowed("POST")),
+        (["maintenance", "prune"], &Method::POST) => prune(ports).await,
+        (["maintenance", "prune"], _) => Err(AdminError::MethodNotAllowed("POST")),
         _ => Err(AdminError::NotFound),
     }
 }
@@ -398,6 +401,22 @@ async fn rotate_keys<P: Ports>(ports: &P, req: &Request) -> Result<Response, Adm
         keys::rotate(ports, &settings, ports.now(), alg).await?;
     }
     list_keys(ports).await
+}
+
+/// `POST /admin/maintenance/prune`: one pruning pass ([`crate::prune`]), answered with the
+/// rows deleted per table. The scheduler of hosts without a timer of their own calls it (Spin:
+/// the CronJob in `infra/k8s/maintenance.yaml`); `complete: false` means a table still had
+/// more than one pass's worth, which the next call deletes.
+async fn prune<P: Ports>(ports: &P) -> Result<Response, AdminError> {
+    let summary = crate::prune::run_now(ports).await?;
+    if summary.failed.is_empty() {
+        return Ok(web::json(StatusCode::OK, &summary));
+    }
+    // Details went to the log; the body names the tables only.
+    let mut body = serde_json::to_value(&summary).unwrap_or_default();
+    body["error"] = "server_error".into();
+    body["error_description"] = "Some tables could not be pruned.".into();
+    Ok(web::json(StatusCode::INTERNAL_SERVER_ERROR, &body))
 }
 
 fn no_content() -> Response {

@@ -173,16 +173,40 @@ pub async fn rotate<P: Ports>(
         "DELETE FROM signing_keys WHERE state = 'retired' AND expires_at <= ?",
         vec![now.into()],
     ));
-    ports.sql().batch(batch).await.map_err(|e| match e.kind {
-        crate::ports::PortErrorKind::Conflict => OAuthError::new(
-            crate::ErrorCode::TemporarilyUnavailable,
-            "A concurrent rotation won; retry.",
-        )
-        .with_internal(e),
-        _ => OAuthError::server(e),
-    })?;
+    match ports.sql().batch(batch).await {
+        Ok(()) => {}
+        // The unique indexes admit one `current` and one `next` per algorithm, so a conflict
+        // means a concurrent rotation (or provisioning) of `alg` committed after our read. It
+        // did what this call was asked to do — the keys we saw are no longer the ones in
+        // place — so this call succeeds instead of rotating twice (issue 9: concurrent
+        // rotations never answer 5xx).
+        Err(e) if e.kind == crate::ports::PortErrorKind::Conflict => {
+            let now_rows = ports
+                .sql()
+                .query(Statement::new(STATES, vec![alg.as_str().into()]))
+                .await?;
+            if key_states(&rows)? == key_states(&now_rows)? {
+                return Err(OAuthError::new(
+                    crate::ErrorCode::TemporarilyUnavailable,
+                    "A concurrent rotation won; retry.",
+                )
+                .with_internal(e));
+            }
+        }
+        Err(e) => return Err(OAuthError::server(e)),
+    }
     cache::invalidate(ports.kv(), JWKS_CACHE_KEY).await;
     Ok(())
+}
+
+/// The (kid, state) pairs of a [`rotate`] read, in a stable order.
+fn key_states(rows: &[crate::ports::Row]) -> Result<Vec<(String, String)>, PortError> {
+    let mut states = rows
+        .iter()
+        .map(|r| Ok((r.text(0)?.to_owned(), r.text(1)?.to_owned())))
+        .collect::<Result<Vec<_>, PortError>>()?;
+    states.sort();
+    Ok(states)
 }
 
 fn activate(kid: &str, now: UnixTime) -> Statement {
@@ -190,4 +214,115 @@ fn activate(kid: &str, now: UnixTime) -> Statement {
         "UPDATE signing_keys SET state = 'current', activated_at = ? WHERE kid = ? AND state = 'next'",
         vec![now.into(), kid.into()],
     )
+}
+
+#[cfg(all(test, feature = "native"))]
+#[allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::platform::native::NativeKv;
+    use crate::ports::{Clock, Config, PortError, Rng, Row};
+    use crate::testing::MemoryHost;
+
+    /// A host on which another rotation of the same algorithm commits between a rotation's
+    /// read and its batch: what concurrent `POST /admin/keys/rotate` calls do.
+    struct Racing<'h> {
+        host: &'h MemoryHost,
+        sql: RacingSql<'h>,
+    }
+
+    struct RacingSql<'h> {
+        host: &'h MemoryHost,
+        raced: Cell<bool>,
+    }
+
+    impl Sql for RacingSql<'_> {
+        async fn query(&self, stmt: Statement) -> Result<Vec<Row>, PortError> {
+            self.host.sql.query(stmt).await
+        }
+
+        async fn batch(&self, stmts: Vec<Statement>) -> Result<(), PortError> {
+            if !self.raced.replace(true) {
+                let settings =
+                    Settings::load(self.host).map_err(|e| PortError::other(e.description))?;
+                rotate(self.host, &settings, self.host.now(), Alg::ES256)
+                    .await
+                    .map_err(|e| PortError::other(e.description))?;
+            }
+            self.host.sql.batch(stmts).await
+        }
+    }
+
+    impl Clock for Racing<'_> {
+        fn now(&self) -> UnixTime {
+            self.host.now()
+        }
+    }
+
+    impl Rng for Racing<'_> {
+        fn fill(&self, buf: &mut [u8]) -> Result<(), PortError> {
+            self.host.fill(buf)
+        }
+    }
+
+    impl Config for Racing<'_> {
+        fn var(&self, name: &str) -> Option<String> {
+            self.host.var(name)
+        }
+    }
+
+    impl<'h> Ports for Racing<'h> {
+        type Sql = RacingSql<'h>;
+        type Kv = NativeKv;
+
+        fn sql(&self) -> &RacingSql<'h> {
+            &self.sql
+        }
+
+        fn credentials(&self) -> &RacingSql<'h> {
+            &self.sql
+        }
+
+        fn kv(&self) -> &NativeKv {
+            &self.host.kv
+        }
+    }
+
+    fn states(host: &MemoryHost) -> Vec<(String, String)> {
+        let rows = futures_executor::block_on(host.sql.query(Statement::new(
+            "SELECT kid, state FROM signing_keys WHERE alg = 'ES256' AND state != 'retired'",
+            vec![],
+        )))
+        .unwrap();
+        key_states(&rows).unwrap()
+    }
+
+    #[test]
+    fn issue9_a_rotation_that_loses_the_race_to_another_succeeds_without_rotating_twice() {
+        let host = futures_executor::block_on(MemoryHost::new());
+        let before = states(&host);
+        let racing = Racing {
+            host: &host,
+            sql: RacingSql {
+                host: &host,
+                raced: Cell::new(false),
+            },
+        };
+        let settings = Settings::load(&host).unwrap();
+        futures_executor::block_on(rotate(&racing, &settings, host.now(), Alg::ES256))
+            .expect("the concurrent rotation did the job: no temporarily_unavailable");
+        let after = states(&host);
+        assert_eq!(after.len(), 2, "one current, one next: {after:?}");
+        assert_ne!(after, before, "the other rotation took place");
+        let retired = futures_executor::block_on(host.sql.query(Statement::new(
+            "SELECT COUNT(*) FROM signing_keys WHERE alg = 'ES256' AND state = 'retired'",
+            vec![],
+        )))
+        .unwrap()[0]
+            .int(0)
+            .unwrap();
+        assert_eq!(retired, 1, "one rotation, not two");
+    }
 }

@@ -24,6 +24,7 @@ pub mod keys;
 pub mod login;
 pub mod mail;
 pub mod ports;
+pub mod prune;
 pub mod recovery;
 pub mod schema;
 pub mod session;

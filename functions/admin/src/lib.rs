@@ -1,5 +1,6 @@
 //! The `admin` function: builds the host's ports and hands the request to the core.
-//! Spin component on `wasm32-wasip2`, Cloudflare Worker on `wasm32-unknown-unknown`.
+//! Spin component on `wasm32-wasip2`, Cloudflare Worker on `wasm32-unknown-unknown` (whose
+//! scheduled handler also runs the pruning pass; Spin gets it as `POST /admin/maintenance/prune`).
 
 // The SDK macros expand to `unsafe` export glue inside these modules; no unsafe code of ours.
 #[cfg(target_os = "wasi")]
@@ -23,5 +24,15 @@ mod cloudflare {
         _ctx: worker::Context,
     ) -> worker::Result<worker::Response> {
         edgeid::platform::cloudflare::handle(edgeid::Function::Admin, req, env).await
+    }
+
+    /// The Cron Trigger of `infra/cloudflare/wrangler.admin.jsonc`: prunes expired state.
+    #[worker::event(scheduled)]
+    async fn scheduled(
+        _event: worker::ScheduledEvent,
+        env: worker::Env,
+        _ctx: worker::ScheduleContext,
+    ) {
+        edgeid::platform::cloudflare::scheduled(env).await;
     }
 }

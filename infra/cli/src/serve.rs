@@ -37,6 +37,13 @@ pub struct ServeArgs {
     /// Worker threads (default: one per core).
     #[arg(long, env = "EDGEID_THREADS")]
     threads: Option<usize>,
+    /// Seconds between pruning passes (expired codes, tokens, sessions, old audit events);
+    /// the first runs at start. 0 turns pruning off.
+    #[arg(long, env = "EDGEID_PRUNE_INTERVAL", default_value_t = 3600)]
+    prune_interval: u64,
+    /// Days audit events are kept (default 90).
+    #[arg(long, env = "EDGEID_AUDIT_RETENTION_DAYS")]
+    audit_retention_days: Option<u32>,
     /// The name shown on the pages and in mails.
     #[arg(long, env = "EDGEID_INSTANCE_NAME")]
     instance_name: Option<String>,
@@ -78,6 +85,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         var::ACCESS_TOKEN_TTL.to_owned(),
         args.access_token_ttl.to_string(),
     );
+    if let Some(days) = args.audit_retention_days {
+        vars.insert(
+            edgeid::prune::var::AUDIT_RETENTION_DAYS.to_owned(),
+            days.to_string(),
+        );
+    }
     let kek = match args.key_encryption_key {
         Some(k) => k,
         None => secret_file(&args.data.join("key-encryption-key"), || random_b64(32))?,
@@ -134,6 +147,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("applying credentials migrations")?;
     block_on(provision_keys(&ports))?;
     drop(ports);
+    // A wrong retention fails the start, not the first pass.
+    edgeid::prune::Policy::load(&config, system_now())
+        .map_err(|e| anyhow::anyhow!("{}", e.internal.unwrap_or_default()))?;
+    if args.prune_interval > 0 {
+        let (data, config) = (args.data.clone(), config.clone());
+        let interval = std::time::Duration::from_secs(args.prune_interval);
+        std::thread::Builder::new()
+            .name("edgeid-prune".into())
+            .spawn(move || prune_loop(&data, config, interval))?;
+    }
 
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("binding {}", args.listen))?;
@@ -184,6 +207,59 @@ async fn provision_keys(ports: &NativePorts) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The native host's pruning schedule (DESIGN.md: "Everything that expires is pruned"): a pass
+/// at start, then one every `interval`, on a thread and connections of its own. A pass that
+/// stopped at its per-table cap is followed by another a second later, so a backlog drains in
+/// short statements that let the serving threads write in between.
+fn prune_loop(data: &Path, config: NativeConfig, interval: std::time::Duration) {
+    /// Passes per tick at most: a backlog beyond that waits for the next tick.
+    const MAX_PASSES: u32 = 100;
+    let ports = match NativePorts::open(data, config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("edgeid: pruning disabled: opening the databases: {e}");
+            return;
+        }
+    };
+    loop {
+        for _ in 0..MAX_PASSES {
+            match block_on(edgeid::prune::run_now(&ports)) {
+                Ok(summary) => {
+                    if summary.total() > 0 || !summary.failed.is_empty() {
+                        let counts: Vec<String> = summary
+                            .deleted
+                            .iter()
+                            .filter(|(_, n)| **n > 0)
+                            .map(|(table, n)| format!("{table}={n}"))
+                            .collect();
+                        eprintln!(
+                            "edgeid: pruned {}{}",
+                            counts.join(" "),
+                            if summary.failed.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" (failed: {})", summary.failed.join(" "))
+                            }
+                        );
+                    }
+                    if summary.complete || !summary.failed.is_empty() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    eprintln!(
+                        "edgeid: pruning: {}",
+                        e.internal.as_deref().unwrap_or(&e.description)
+                    );
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        std::thread::sleep(interval);
+    }
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -48,6 +48,22 @@ pub async fn handle(
     from_core_response(resp)
 }
 
+/// The admin Worker's Cron Trigger (`triggers.crons` in `wrangler.admin.jsonc`): one pruning
+/// pass ([`crate::prune`]), its summary in the Worker's log.
+pub async fn scheduled(env: Env) {
+    let ports = CloudflarePorts::new(env);
+    match crate::prune::run_now(&ports).await {
+        Ok(summary) => worker::console_log!(
+            "edgeid prune: {}",
+            serde_json::to_string(&summary).unwrap_or_default()
+        ),
+        Err(e) => worker::console_error!(
+            "edgeid prune: {}",
+            e.internal.as_deref().unwrap_or(&e.description)
+        ),
+    }
+}
+
 /// The core routes on `req.uri().path()`, so the URI is the request's own path and query.
 /// The request as the core sees it, or `None` when its body is over the limit.
 async fn into_core_request(req: &mut worker::Request) -> Result<Option<crate::Request>, String> {
@@ -200,10 +216,42 @@ impl D1Sql {
     }
 }
 
+/// D1 runs each database's queries one at a time, so SQLite's busy refusal ("database is
+/// locked") should never reach a Worker; if one does, nothing ran, and it is retried with the
+/// shared back-off. D1's other transient errors ("Network connection lost", "storage caused
+/// object to be reset", ...) leave a write's outcome unknown: D1 itself retries read-only
+/// queries on them (developers.cloudflare.com/d1/best-practices/retry-queries), and a write is
+/// not run twice here, since a batch that did commit must not commit again.
 impl Sql for D1Sql {
     /// `raw()` returns each row as an array in the order the query selected the columns.
     async fn query(&self, stmt: Statement) -> Result<Vec<Row>, PortError> {
-        let rows = Self::prepare(self.db()?, &stmt)?
+        let mut backoff = super::busy::Backoff::default();
+        loop {
+            match self.query_once(&stmt).await {
+                Err(e) if super::busy::is_busy(&e.message) => wait(&mut backoff, e).await?,
+                other => return other,
+            }
+        }
+    }
+
+    /// D1 runs a batch as one transaction: if any statement fails, none takes effect.
+    async fn batch(&self, stmts: Vec<Statement>) -> Result<(), PortError> {
+        if stmts.is_empty() {
+            return Ok(());
+        }
+        let mut backoff = super::busy::Backoff::default();
+        loop {
+            match self.batch_once(&stmts).await {
+                Err(e) if super::busy::is_busy(&e.message) => wait(&mut backoff, e).await?,
+                other => return other,
+            }
+        }
+    }
+}
+
+impl D1Sql {
+    async fn query_once(&self, stmt: &Statement) -> Result<Vec<Row>, PortError> {
+        let rows = Self::prepare(self.db()?, stmt)?
             .raw_js_value()
             .await
             .map_err(d1_err)?;
@@ -220,11 +268,7 @@ impl Sql for D1Sql {
             .collect()
     }
 
-    /// D1 runs a batch as one transaction: if any statement fails, none takes effect.
-    async fn batch(&self, stmts: Vec<Statement>) -> Result<(), PortError> {
-        if stmts.is_empty() {
-            return Ok(());
-        }
+    async fn batch_once(&self, stmts: &[Statement]) -> Result<(), PortError> {
         let db = self.db()?;
         let prepared = stmts
             .iter()
@@ -232,6 +276,20 @@ impl Sql for D1Sql {
             .collect::<Result<Vec<_>, _>>()?;
         // A failing statement rejects the whole batch, so the results hold nothing more.
         db.batch(prepared).await.map(drop).map_err(d1_err)
+    }
+}
+
+/// Sleeps the next back-off step (a JS timer), or hands back `e` once the budget is spent.
+async fn wait(backoff: &mut super::busy::Backoff, e: PortError) -> Result<(), PortError> {
+    let mut b = [0u8; 4];
+    // No randomness only means no spread between waiters.
+    let _ = getrandom::fill(&mut b);
+    match backoff.next_wait(u32::from_le_bytes(b)) {
+        Some(d) => {
+            worker::Delay::from(d).await;
+            Ok(())
+        }
+        None => Err(e),
     }
 }
 

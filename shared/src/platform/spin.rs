@@ -11,6 +11,8 @@ use std::cell::OnceCell;
 
 use spin_sdk::{key_value, sqlite, variables};
 
+use super::busy;
+
 use crate::ports::{
     Clock, Config, Kv, PortError, Ports, Rng, Row, Sql, Statement, UnixTime, Value,
 };
@@ -196,26 +198,83 @@ impl SpinSql {
 }
 
 impl Sql for SpinSql {
+    /// One statement in autocommit mode. SQLite: "If the statement is a COMMIT or occurs
+    /// outside of an explicit transaction, then you can retry the statement" (`sqlite3_step`,
+    /// SQLITE_BUSY) — a refused statement changed nothing, so it is retried.
     async fn query(&self, stmt: Statement) -> Result<Vec<Row>, PortError> {
-        Self::run(self.conn()?, &stmt)
+        let conn = self.conn()?;
+        retry_busy(|| {
+            Self::run(conn, &stmt).map_err(|e| {
+                let retry = busy::is_busy(&e.message);
+                (e, retry)
+            })
+        })
     }
 
     /// `BEGIN IMMEDIATE` takes the write lock up front, so a batch never fails half-way on a
     /// lock upgrade; every statement runs on the same connection resource.
+    ///
+    /// Spin's connections set no busy timeout: while another connection writes, `BEGIN
+    /// IMMEDIATE` is refused at once (nothing ran). A refusal later in the batch — a statement
+    /// or the `COMMIT` — leaves the transaction open or rolled back by SQLite itself
+    /// (sqlite.org/lang_transaction.html), never committed; after our `ROLLBACK` nothing of
+    /// the attempt remains. Only those refusals are retried, the whole batch each time; any
+    /// other failure, or a `ROLLBACK` that fails for another reason than "no transaction is
+    /// active", is reported as it is.
     async fn batch(&self, stmts: Vec<Statement>) -> Result<(), PortError> {
         let conn = self.conn()?;
-        Self::exec(conn, "BEGIN IMMEDIATE")?;
-        let outcome = stmts
-            .iter()
-            .try_for_each(|stmt| Self::run(conn, stmt).map(drop))
-            .and_then(|()| Self::exec(conn, "COMMIT"));
-        if outcome.is_err() {
-            // The original error is what matters; a failed ROLLBACK (nothing left to roll
-            // back after a failed COMMIT) adds nothing.
-            let _ = Self::exec(conn, "ROLLBACK");
-        }
-        outcome
+        retry_busy(|| {
+            if let Err(e) = Self::exec(conn, "BEGIN IMMEDIATE") {
+                let retry = busy::is_busy(&e.message);
+                return Err((e, retry));
+            }
+            let outcome = stmts
+                .iter()
+                .try_for_each(|stmt| Self::run(conn, stmt).map(drop))
+                .and_then(|()| Self::exec(conn, "COMMIT"));
+            let Err(e) = outcome else { return Ok(()) };
+            let rolled_back = match Self::exec(conn, "ROLLBACK") {
+                Ok(()) => true,
+                Err(r) => r.message.contains("no transaction is active"),
+            };
+            let retry = rolled_back && busy::is_busy(&e.message);
+            Err((e, retry))
+        })
     }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or the back-off budget is spent.
+/// `attempt` answers each failure with whether it is safe to run again.
+///
+/// The component is synchronous here: `std::thread::sleep` on wasm32-wasip2 waits on a
+/// `wasi:clocks` pollable, which the host serves asynchronously, so other requests go on.
+fn retry_busy<T>(
+    mut attempt: impl FnMut() -> Result<T, (PortError, bool)>,
+) -> Result<T, PortError> {
+    let mut backoff = busy::Backoff::default();
+    loop {
+        match attempt() {
+            Ok(v) => return Ok(v),
+            Err((e, true)) => match backoff.next_wait(jitter()) {
+                Some(wait) => std::thread::sleep(wait),
+                None => {
+                    return Err(PortError::other(format!(
+                        "{} (still locked after {:?} of retries)",
+                        e.message,
+                        busy::BUDGET
+                    )));
+                }
+            },
+            Err((e, false)) => return Err(e),
+        }
+    }
+}
+
+fn jitter() -> u32 {
+    let mut b = [0u8; 4];
+    // No randomness only means no spread between waiters.
+    let _ = getrandom::fill(&mut b);
+    u32::from_le_bytes(b)
 }
 
 fn to_spin(v: &Value) -> sqlite::Value {

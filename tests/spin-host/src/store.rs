@@ -2,11 +2,17 @@
 //! lays out `.spin/`: `sqlite_key_value.db` holds every KV store in one table
 //! `spin_key_value(store, key, value)`, `sqlite_db.db` is the `default` SQLite database.
 //!
-//! Every database runs in WAL mode with `synchronous=NORMAL` and a busy timeout: with the
-//! default rollback journal each commit is an fsync and a KV+SQLite route is fsync-bound at a
-//! few hundred requests per second (TOOLCHAIN.md), which would make any benchmark measure the
-//! disk. Connections are pooled per database; the blocking SQLite calls run on tokio's blocking
-//! pool so a lock wait never stalls the threads serving other requests.
+//! Every database runs in WAL mode with `synchronous=NORMAL`: with the default rollback journal
+//! each commit is an fsync and a KV+SQLite route is fsync-bound at a few hundred requests per
+//! second (TOOLCHAIN.md), which would make any benchmark measure the disk. Connections are
+//! pooled per database; the blocking SQLite calls run on tokio's blocking pool.
+//!
+//! Lock waits are Spin's (issue 9, item 10): a `sqlite_databases` connection has no busy
+//! timeout, so a write while another connection holds the write lock fails at once with
+//! "database is locked" — the guest has to cope, as it must under `spin up`. (rusqlite waits
+//! up to 5 s by default; that is switched off here.) The key-value file keeps a busy timeout:
+//! Spin serves each KV store through one connection behind a mutex, so KV calls queue there
+//! instead of failing.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,8 +21,8 @@ use std::time::Duration;
 use anyhow::Context;
 use rusqlite::Connection;
 
-/// How long a writer waits for another writer's lock before reporting `database is locked`.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a KV writer waits for another's lock before reporting `database is locked`.
+const KV_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept per database; more are opened under load and closed afterwards.
 const MAX_IDLE: usize = 16;
 
@@ -24,16 +30,25 @@ const MAX_IDLE: usize = 16;
 #[derive(Debug)]
 pub struct Db {
     path: PathBuf,
+    /// Zero for `sqlite_databases` (Spin's behaviour), [`KV_BUSY_TIMEOUT`] for the KV file.
+    busy_timeout: Duration,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl Db {
-    /// Opens (creating if missing) the database file and applies the connection settings once,
-    /// so that a bad path fails at start rather than on the first request.
+    /// Opens (creating if missing) a `sqlite_databases` file — no busy timeout, as under Spin —
+    /// and applies the connection settings once, so that a bad path fails at start rather than
+    /// on the first request.
     pub fn open(path: &Path) -> anyhow::Result<Arc<Db>> {
-        let conn = connect(path).with_context(|| format!("opening {}", path.display()))?;
+        Self::open_with(path, Duration::ZERO)
+    }
+
+    fn open_with(path: &Path, busy_timeout: Duration) -> anyhow::Result<Arc<Db>> {
+        let conn =
+            connect(path, busy_timeout).with_context(|| format!("opening {}", path.display()))?;
         Ok(Arc::new(Db {
             path: path.to_owned(),
+            busy_timeout,
             idle: Mutex::new(vec![conn]),
         }))
     }
@@ -47,7 +62,7 @@ impl Db {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         match idle {
             Some(conn) => Ok(conn),
-            None => connect(&self.path),
+            None => connect(&self.path, self.busy_timeout),
         }
     }
 
@@ -92,9 +107,10 @@ impl Db {
     }
 }
 
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
+fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Zero removes SQLite's busy handler: BUSY is reported at once.
+    conn.busy_timeout(busy_timeout)?;
     // `journal_mode` answers with a row, so it is a query, not an execute.
     conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
     conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
@@ -103,7 +119,7 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 
 /// The KV file: one table for all stores, Spin's schema.
 pub fn open_key_value(path: &Path) -> anyhow::Result<Arc<Db>> {
-    let db = Db::open(path)?;
+    let db = Db::open_with(path, KV_BUSY_TIMEOUT)?;
     let conn = db.take()?;
     let created = conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS spin_key_value (
