@@ -114,6 +114,10 @@ impl Function {
 }
 
 /// Serves one request for `function`. Never panics on input: every failure becomes a response.
+///
+/// The native host and the in-memory tests route with this. A wasm component calls its own
+/// group's entry instead (through [`serve`], from its host adapter), so the linker keeps only
+/// that group's flows (DESIGN.md, "Functions link only their own flows").
 pub async fn handle<P: Ports>(function: Function, ports: &P, req: Request) -> Response {
     if let Some(refused) = web::refuse_oversized(&req) {
         return refused;
@@ -127,4 +131,18 @@ pub async fn handle<P: Ports>(function: Function, ports: &P, req: Request) -> Re
         Function::Admin => admin::handle(ports, req).await,
         Function::Recovery => recovery::handle(ports, req).await,
     }
+}
+
+/// Serves one request with one endpoint group's entry (`edgeid::token::handle`, ...): the
+/// checks every function applies first (input caps), then the flow. The host adapters take
+/// the entry as a value, so each component is monomorphized over its own flows only.
+pub async fn serve<P: Ports>(
+    entry: impl AsyncFn(&P, Request) -> Response,
+    ports: &P,
+    req: Request,
+) -> Response {
+    if let Some(refused) = web::refuse_oversized(&req) {
+        return refused;
+    }
+    entry(ports, req).await
 }

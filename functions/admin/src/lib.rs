@@ -10,7 +10,7 @@ mod spin {
     async fn handle(
         req: spin_sdk::http::IncomingRequest,
     ) -> anyhow::Result<spin_sdk::http::Response> {
-        edgeid::platform::spin::handle(edgeid::Function::Admin, req).await
+        edgeid::platform::spin::handle(edgeid::Function::Admin, req, edgeid::admin::handle).await
     }
 }
 
@@ -23,7 +23,13 @@ mod cloudflare {
         env: worker::Env,
         _ctx: worker::Context,
     ) -> worker::Result<worker::Response> {
-        edgeid::platform::cloudflare::handle(edgeid::Function::Admin, req, env).await
+        edgeid::platform::cloudflare::handle(
+            edgeid::Function::Admin,
+            req,
+            env,
+            edgeid::admin::handle,
+        )
+        .await
     }
 
     /// The Cron Trigger of `infra/cloudflare/wrangler.admin.jsonc`: prunes expired state.

@@ -9,7 +9,8 @@ mod spin {
     async fn handle(
         req: spin_sdk::http::IncomingRequest,
     ) -> anyhow::Result<spin_sdk::http::Response> {
-        edgeid::platform::spin::handle(edgeid::Function::Authorize, req).await
+        edgeid::platform::spin::handle(edgeid::Function::Authorize, req, edgeid::authorize::handle)
+            .await
     }
 }
 
@@ -22,6 +23,12 @@ mod cloudflare {
         env: worker::Env,
         _ctx: worker::Context,
     ) -> worker::Result<worker::Response> {
-        edgeid::platform::cloudflare::handle(edgeid::Function::Authorize, req, env).await
+        edgeid::platform::cloudflare::handle(
+            edgeid::Function::Authorize,
+            req,
+            env,
+            edgeid::authorize::handle,
+        )
+        .await
     }
 }

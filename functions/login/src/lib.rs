@@ -9,7 +9,7 @@ mod spin {
     async fn handle(
         req: spin_sdk::http::IncomingRequest,
     ) -> anyhow::Result<spin_sdk::http::Response> {
-        edgeid::platform::spin::handle(edgeid::Function::Login, req).await
+        edgeid::platform::spin::handle(edgeid::Function::Login, req, edgeid::login::handle).await
     }
 }
 
@@ -22,6 +22,12 @@ mod cloudflare {
         env: worker::Env,
         _ctx: worker::Context,
     ) -> worker::Result<worker::Response> {
-        edgeid::platform::cloudflare::handle(edgeid::Function::Login, req, env).await
+        edgeid::platform::cloudflare::handle(
+            edgeid::Function::Login,
+            req,
+            env,
+            edgeid::login::handle,
+        )
+        .await
     }
 }

@@ -9,7 +9,8 @@ mod spin {
     async fn handle(
         req: spin_sdk::http::IncomingRequest,
     ) -> anyhow::Result<spin_sdk::http::Response> {
-        edgeid::platform::spin::handle(edgeid::Function::Recovery, req).await
+        edgeid::platform::spin::handle(edgeid::Function::Recovery, req, edgeid::recovery::handle)
+            .await
     }
 }
 
@@ -22,6 +23,12 @@ mod cloudflare {
         env: worker::Env,
         _ctx: worker::Context,
     ) -> worker::Result<worker::Response> {
-        edgeid::platform::cloudflare::handle(edgeid::Function::Recovery, req, env).await
+        edgeid::platform::cloudflare::handle(
+            edgeid::Function::Recovery,
+            req,
+            env,
+            edgeid::recovery::handle,
+        )
+        .await
     }
 }

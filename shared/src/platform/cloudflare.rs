@@ -28,12 +28,15 @@ const KV_BINDING: &str = "KV";
 /// and returns INTEGER values as JS numbers.
 const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
-/// Serves one request of `function`: builds the ports, converts the request, runs the core and
-/// converts the response back.
+/// Serves one request with `entry`, the core's entry for `function`'s endpoint group (for
+/// example `edgeid::token::handle`): builds the ports, converts the request, runs the flow and
+/// converts the response back. `function` only names the Worker in logs; the entry is a
+/// value, not a switch, so the Worker links nothing but its own flows.
 pub async fn handle(
     function: crate::Function,
     mut req: worker::Request,
     env: Env,
+    entry: impl AsyncFn(&CloudflarePorts, crate::Request) -> crate::Response,
 ) -> worker::Result<worker::Response> {
     let core_req = match into_core_request(&mut req).await {
         Ok(Some(core_req)) => core_req,
@@ -44,7 +47,7 @@ pub async fn handle(
         }
     };
     let ports = CloudflarePorts::new(env);
-    let resp = crate::handle(function, &ports, core_req).await;
+    let resp = crate::serve(entry, &ports, core_req).await;
     from_core_response(resp)
 }
 

@@ -17,8 +17,10 @@ use crate::ports::{
     Clock, Config, Kv, PortError, Ports, Rng, Row, Sql, Statement, UnixTime, Value,
 };
 
-/// Serves one request of `function`: builds the ports, converts the request, runs the core and
-/// converts the response back.
+/// Serves one request with `entry`, the core's entry for `function`'s endpoint group (for
+/// example `edgeid::token::handle`): builds the ports, converts the request, runs the flow and
+/// converts the response back. `function` only names the component in logs; the entry is a
+/// value, not a switch, so the component links nothing but its own flows.
 ///
 /// The entry point takes the SDK's streaming `IncomingRequest`, not its buffered `Request`: a
 /// body over the core's limit is refused (413) from its `Content-Length`, or as soon as the
@@ -26,6 +28,7 @@ use crate::ports::{
 pub async fn handle(
     function: crate::Function,
     req: spin_sdk::http::IncomingRequest,
+    entry: impl AsyncFn(&SpinPorts, crate::Request) -> crate::Response,
 ) -> anyhow::Result<spin_sdk::http::Response> {
     let ports = SpinPorts::default();
     let req = match into_core_request(req, &ports).await {
@@ -36,7 +39,7 @@ pub async fn handle(
             return Ok(spin_sdk::http::Response::new(400, "Bad Request\n"));
         }
     };
-    let resp = crate::handle(function, &ports, req).await;
+    let resp = crate::serve(entry, &ports, req).await;
     Ok(from_core_response(resp))
 }
 
