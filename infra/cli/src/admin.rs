@@ -220,7 +220,12 @@ impl Admin {
         })
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let url = format!("{}/admin{path}", self.base);
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)

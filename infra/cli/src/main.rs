@@ -2,6 +2,7 @@
 //! admin API (`edgeid client|user|app|role|keys|audit ...`).
 
 mod admin;
+mod import;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +51,9 @@ enum Command {
     /// Read the audit log of security events.
     #[command(subcommand)]
     Audit(admin::AuditCommand),
+    /// Import users, clients, apps and roles from another system, through the admin API.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +66,9 @@ fn main() -> std::process::ExitCode {
         Command::Role(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.role(cmd)),
         Command::Keys(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.keys(cmd)),
         Command::Audit(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.audit(cmd)),
+        Command::Import(cmd) => {
+            admin::Admin::new(&cli.url, cli.token).and_then(|a| import::run(&a, cmd))
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
