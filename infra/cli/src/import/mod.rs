@@ -19,8 +19,11 @@ use serde_json::{Map, Value};
 
 use crate::admin::Admin;
 
-/// The largest batch the admin API's import routes take (`edgeid::admin::import::MAX_BATCH`).
+/// The largest batch the admin API's import routes take.
 pub const MAX_BATCH: usize = 500;
+/// A batch is posted once its records pass this many bytes of JSON: every host refuses a
+/// request body over 64 KiB (`edgeid::web::MAX_BODY_BYTES`) before routing it.
+pub const MAX_BATCH_BYTES: usize = 60 * 1024;
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
@@ -271,6 +274,7 @@ pub struct Importer<'a> {
     batch_size: usize,
     extra: Map<String, Value>,
     pending: Vec<Value>,
+    pending_bytes: usize,
     pub summary: Summary,
     pub progress: Progress,
     started: Instant,
@@ -294,6 +298,7 @@ impl<'a> Importer<'a> {
             batch_size: usize::from(common.batch_size).clamp(1, MAX_BATCH),
             extra: Map::new(),
             pending: Vec::new(),
+            pending_bytes: 0,
             summary: Summary::default(),
             progress: Progress::new(label, None),
             started: Instant::now(),
@@ -310,9 +315,20 @@ impl<'a> Importer<'a> {
         self.dry_run
     }
 
-    /// Queues a record; posts the batch when it is full.
+    /// Queues a record; posts the batch when it is full (by count, or when the next record
+    /// would take the body over [`MAX_BATCH_BYTES`]).
     pub fn push(&mut self, record: Value) -> anyhow::Result<()> {
+        let size = record.to_string().len() + 1;
+        if size + 256 > MAX_BATCH_BYTES {
+            anyhow::bail!(
+                "a record of {size} bytes is over the admin API's request limit of 64 KiB"
+            );
+        }
+        if self.pending_bytes + size + 256 > MAX_BATCH_BYTES {
+            self.flush()?;
+        }
         self.pending.push(record);
+        self.pending_bytes += size;
         if self.pending.len() >= self.batch_size {
             self.flush()?;
         }
@@ -331,6 +347,7 @@ impl<'a> Importer<'a> {
             return Ok(());
         }
         let records = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
         let n = records.len();
         let mut body = self.extra.clone();
         body.insert("dry_run".into(), self.dry_run.into());
