@@ -169,10 +169,15 @@ impl OAuthError {
             log_error(self.code, internal);
         }
         let status = self.status.unwrap_or_else(|| self.code.status());
-        let body = serde_json::json!({
-            "error": self.code.as_str(),
-            "error_description": self.description,
-        });
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            error: &'static str,
+            error_description: &'a str,
+        }
+        let body = Body {
+            error: self.code.as_str(),
+            error_description: &self.description,
+        };
         let mut resp = crate::web::json(status, &body);
         let headers = resp.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

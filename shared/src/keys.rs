@@ -73,8 +73,13 @@ pub async fn jwks_json<P: Ports>(ports: &P, now: UnixTime) -> Result<Vec<u8>, OA
         return Ok(cached);
     }
     let keys = published(ports.sql(), now).await?;
-    let body =
-        serde_json::to_vec(&serde_json::json!({ "keys": keys })).map_err(OAuthError::server)?;
+    // A typed document rather than `json!`: `serde_json::Value` would link float formatting
+    // into every component that serves the JWKS.
+    #[derive(serde::Serialize)]
+    struct JwkSet<'a> {
+        keys: &'a [Jwk],
+    }
+    let body = serde_json::to_vec(&JwkSet { keys: &keys }).map_err(OAuthError::server)?;
     cache::put(ports.kv(), JWKS_CACHE_KEY, now, JWKS_CACHE_TTL, &body).await;
     Ok(body)
 }

@@ -106,12 +106,15 @@ pub fn with_header(mut resp: Response, name: header::HeaderName, value: &'static
     resp
 }
 
+/// `{"error": "..."}` for the generic refusals (typed, so no `serde_json::Value` is linked).
+#[derive(serde::Serialize)]
+struct ErrorBody {
+    error: &'static str,
+}
+
 /// 404 for a path no function serves.
 pub fn not_found() -> Response {
-    json(
-        StatusCode::NOT_FOUND,
-        &serde_json::json!({"error": "not_found"}),
-    )
+    json(StatusCode::NOT_FOUND, &ErrorBody { error: "not_found" })
 }
 
 pub fn payload_too_large() -> Response {
@@ -133,7 +136,9 @@ pub fn request_timeout() -> Response {
 pub fn method_not_allowed(allow: &'static str) -> Response {
     let mut resp = json(
         StatusCode::METHOD_NOT_ALLOWED,
-        &serde_json::json!({"error": "method_not_allowed"}),
+        &ErrorBody {
+            error: "method_not_allowed",
+        },
     );
     resp.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));

@@ -93,7 +93,7 @@ pub fn build() -> anyhow::Result<()> {
         let raw = fs::metadata(&wasm)
             .with_context(|| format!("{}", wasm.display()))?
             .len();
-        match gzipped_size(&wasm) {
+        match crate::host::gzipped_size(&wasm) {
             Some(gz) => println!("cloudflare {name}: {raw} bytes wasm, {gz} gzipped"),
             None => println!("cloudflare {name}: {raw} bytes wasm"),
         }
@@ -247,13 +247,4 @@ fn npm_install() -> anyhow::Result<()> {
         .env("CI", "true"))?;
     fs::write(&stamp, manifest).with_context(|| format!("{}", stamp.display()))?;
     Ok(())
-}
-
-/// The gzip -9 size of a file, when `gzip` is available.
-fn gzipped_size(path: &Path) -> Option<u64> {
-    if !on_path("gzip") {
-        return None;
-    }
-    let out = Command::new("gzip").arg("-9c").arg(path).output().ok()?;
-    out.status.success().then_some(out.stdout.len() as u64)
 }

@@ -192,3 +192,16 @@ pub fn log_file(opts: &HostOptions, name: &str) -> anyhow::Result<(std::fs::File
     let path = opts.state_dir.join(name);
     Ok((std::fs::File::create(&path)?, path))
 }
+
+/// The gzip -9 size of a file, when `gzip` is available.
+pub fn gzipped_size(path: &std::path::Path) -> Option<u64> {
+    if !on_path("gzip") {
+        return None;
+    }
+    let out = std::process::Command::new("gzip")
+        .arg("-9c")
+        .arg(path)
+        .output()
+        .ok()?;
+    out.status.success().then_some(out.stdout.len() as u64)
+}

@@ -61,6 +61,17 @@ pub fn build_components() -> anyhow::Result<()> {
         std::fs::copy(built.join(&file), dest.join(&file))
             .with_context(|| format!("copying {file} to {}", dest.display()))?;
     }
+    for c in COMPONENTS {
+        let file = dest.join(format!("{}.wasm", c.replace('-', "_")));
+        let raw = std::fs::metadata(&file)
+            .with_context(|| format!("{}", file.display()))?
+            .len();
+        let name = c.trim_start_matches("edgeid-");
+        match crate::host::gzipped_size(&file) {
+            Some(gz) => println!("spin {name}: {raw} bytes wasm, {gz} gzipped"),
+            None => println!("spin {name}: {raw} bytes wasm"),
+        }
+    }
     Ok(())
 }
 

@@ -73,7 +73,18 @@ fn function_names(root: &Path) -> Vec<String> {
 }
 
 /// `gzip -9 -c FILE | wc -c`.
-fn gzipped_len(file: &Path) -> anyhow::Result<u64> {
+/// Issue 12's size targets per function, gzipped: discovery links no argon2, no pages and no
+/// mail; token and userinfo no login pages; nothing is above 450 KiB (and all under 1 MiB).
+pub(super) fn size_target(function: &str) -> u64 {
+    match function {
+        "discovery" => 150 * 1024,
+        "token" | "userinfo" => 300 * 1024,
+        _ => 450 * 1024,
+    }
+    .min(MIB)
+}
+
+pub(super) fn gzipped_len(file: &Path) -> anyhow::Result<u64> {
     let out = Command::new("gzip")
         .arg("-9")
         .arg("-c")
@@ -207,7 +218,8 @@ impl Report<'_> {
             "host",
             "raw",
             "gzip -9",
-            "≤ 1 MiB gzipped",
+            "target (gzipped)",
+            "met",
             "file",
             "note",
         ])];
@@ -218,7 +230,12 @@ impl Report<'_> {
                 z.host.name(),
                 &kib(z.raw),
                 &kib(z.gzipped),
-                if z.gzipped <= MIB { "yes" } else { "NO" },
+                &format!("≤ {}", kib(size_target(&z.function))),
+                if z.gzipped <= size_target(&z.function) {
+                    "yes"
+                } else {
+                    "NO"
+                },
                 &format!("`{}`", rel.display()),
                 if z.fresh {
                     ""
@@ -228,7 +245,7 @@ impl Report<'_> {
             ]));
         }
         if self.sizes.is_empty() {
-            size_rows.push(row(["(no wasm built)", "", "", "", "", "", ""]));
+            size_rows.push(row(["(no wasm built)", "", "", "", "", "", "", ""]));
         }
         s.push_str(&table(&size_rows));
 
