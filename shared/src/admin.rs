@@ -183,9 +183,12 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
             | ["audit"]
             | ["users", _, "roles"]
             | ["users", _, "roles", _, _]
+            | ["import", "users"]
             | ["apps"]
             | ["apps", _]
             | ["maintenance", "prune"]
+            | ["import", "hydra" | "stackspin" | "edgeid"]
+            | ["export"]
     );
     if !known {
         return Err(AdminError::NotFound);
@@ -254,6 +257,8 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
             change_role(ports, &id, &slug, &role, m == Method::PUT).await
         }
         (["users", _, "roles", _, _], _) => Err(AdminError::MethodNotAllowed("PUT, DELETE")),
+        (["import", "users"], &Method::POST) => user::import::import(ports, json_body(req)?).await,
+        (["import", "users"], _) => Err(AdminError::MethodNotAllowed("POST")),
         (["apps"], &Method::GET) => Ok(web::json(
             StatusCode::OK,
             &serde_json::json!({ "apps": app::list(ports.sql()).await? }),
@@ -282,6 +287,21 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
         (["keys", "rotate"], _) => Err(AdminError::MethodNotAllowed("POST")),
         (["maintenance", "prune"], &Method::POST) => prune(ports).await,
         (["maintenance", "prune"], _) => Err(AdminError::MethodNotAllowed("POST")),
+        // Moving in and out (issue 10): crate::transfer.
+        (["import", "hydra"], &Method::POST) => {
+            crate::transfer::hydra::import(ports, json_body(req)?).await
+        }
+        (["import", "stackspin"], &Method::POST) => {
+            crate::transfer::stackspin::import(ports, json_body(req)?).await
+        }
+        (["import", "edgeid"], &Method::POST) => {
+            crate::transfer::edgeid::import(ports, json_body(req)?).await
+        }
+        (["import", "hydra" | "stackspin" | "edgeid"], _) => {
+            Err(AdminError::MethodNotAllowed("POST"))
+        }
+        (["export"], &Method::GET) => crate::transfer::edgeid::export(ports, req).await,
+        (["export"], _) => Err(AdminError::MethodNotAllowed("GET")),
         _ => Err(AdminError::NotFound),
     }
 }

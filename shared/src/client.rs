@@ -661,6 +661,16 @@ pub async fn list(
 /// expression is the SQL twin of [`principal_key`]. It scans `users` (no index on the
 /// expression): client registration is rare and admin-only.
 pub async fn insert(sql: &impl Sql, c: &Client) -> Result<(), WriteError> {
+    let rows = sql.query(insert_statement(c)).await?;
+    if rows.is_empty() {
+        return Err(WriteError::IdIsAUser);
+    }
+    Ok(())
+}
+
+/// The statement [`insert`] runs, for a batch (importers): it inserts nothing when the id
+/// names a user, so a caller batching it checks [`principal_key`] against the users first.
+pub fn insert_statement(c: &Client) -> Statement {
     const Q: &str = "INSERT INTO clients (client_id, client_secret_sha256, client_name, \
         grant_types, response_types, redirect_uris, post_logout_redirect_uris, scope, audience, \
         token_endpoint_auth_method, skip_consent, id_token_signed_response_alg, owner, metadata, \
@@ -671,25 +681,26 @@ pub async fn insert(sql: &impl Sql, c: &Client) -> Result<(), WriteError> {
         RETURNING client_id";
     let mut params = to_params(c);
     params.push(principal_key(&c.client_id).into());
-    let rows = sql.query(Statement::new(Q, params)).await?;
-    if rows.is_empty() {
-        return Err(WriteError::IdIsAUser);
-    }
-    Ok(())
+    Statement::new(Q, params)
 }
 
 pub async fn update(sql: &impl Sql, c: &Client) -> Result<(), WriteError> {
-    const Q: &str = "UPDATE clients SET client_secret_sha256 = ?2, client_name = ?3, \
-        grant_types = ?4, response_types = ?5, redirect_uris = ?6, post_logout_redirect_uris = ?7, \
-        scope = ?8, audience = ?9, token_endpoint_auth_method = ?10, skip_consent = ?11, \
-        id_token_signed_response_alg = ?12, owner = ?13, metadata = ?14, created_at = ?15, \
-        updated_at = ?16 WHERE client_id = ?1 RETURNING client_id";
-    let rows = sql.query(Statement::new(Q, to_params(c))).await?;
+    let rows = sql.query(update_statement(c)).await?;
     if rows.is_empty() {
         Err(WriteError::NotFound)
     } else {
         Ok(())
     }
+}
+
+/// The statement [`update`] runs, for a batch (importers).
+pub fn update_statement(c: &Client) -> Statement {
+    const Q: &str = "UPDATE clients SET client_secret_sha256 = ?2, client_name = ?3, \
+        grant_types = ?4, response_types = ?5, redirect_uris = ?6, post_logout_redirect_uris = ?7, \
+        scope = ?8, audience = ?9, token_endpoint_auth_method = ?10, skip_consent = ?11, \
+        id_token_signed_response_alg = ?12, owner = ?13, metadata = ?14, created_at = ?15, \
+        updated_at = ?16 WHERE client_id = ?1 RETURNING client_id";
+    Statement::new(Q, to_params(c))
 }
 
 /// Deletes a client with everything issued to it, in one batch: its users' remembered

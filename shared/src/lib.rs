@@ -31,6 +31,7 @@ pub mod session;
 pub mod throttle;
 pub mod token;
 pub mod totp;
+pub mod transfer;
 pub mod user;
 pub mod userinfo;
 pub mod web;

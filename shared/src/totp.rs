@@ -161,7 +161,7 @@ fn recovery_digest(code: &str) -> String {
     sha256_hex(format!("edgeid/recovery-code/v1:{norm}").as_bytes())
 }
 
-fn seal_context(user_id: &str) -> String {
+pub(crate) fn seal_context(user_id: &str) -> String {
     format!("{SEAL_CONTEXT}:{user_id}")
 }
 
