@@ -7,6 +7,11 @@
 //! second (TOOLCHAIN.md), which would make any benchmark measure the disk. Connections are
 //! pooled per database; the blocking SQLite calls run on tokio's blocking pool.
 //!
+//! `spin up` sets neither pragma (issue 12, item 3). With `EDGEID_SPIN_HOST_SQLITE=spin` in
+//! the environment the host leaves both alone too, so a database keeps whatever journal mode
+//! its file records (the rollback journal, unless a migration switched the file to WAL, which
+//! persists) and `synchronous` stays at SQLite's default `FULL`: what a real `spin up` gets.
+//!
 //! Lock waits are Spin's (issue 9, item 10): a `sqlite_databases` connection has no busy
 //! timeout, so a write while another connection holds the write lock fails at once with
 //! "database is locked" — the guest has to cope, as it must under `spin up`. (rusqlite waits
@@ -111,10 +116,19 @@ fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> 
     let conn = Connection::open(path)?;
     // Zero removes SQLite's busy handler: BUSY is reported at once.
     conn.busy_timeout(busy_timeout)?;
+    if spin_defaults() {
+        return Ok(conn);
+    }
     // `journal_mode` answers with a row, so it is a query, not an execute.
     conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
     conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
     Ok(conn)
+}
+
+/// `EDGEID_SPIN_HOST_SQLITE=spin`: SQLite as `spin up` opens it (see the module docs).
+fn spin_defaults() -> bool {
+    static SPIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SPIN.get_or_init(|| std::env::var("EDGEID_SPIN_HOST_SQLITE").is_ok_and(|v| v == "spin"))
 }
 
 /// The KV file: one table for all stores, Spin's schema.
