@@ -132,6 +132,7 @@ pub fn start(opts: &HostOptions) -> anyhow::Result<Running> {
         .env("CI", "true")
         .env("WRANGLER_SEND_METRICS", "false")
         .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        .envs(opts.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

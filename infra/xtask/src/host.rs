@@ -39,6 +39,9 @@ pub struct HostOptions {
     pub key_encryption_key: String,
     /// Where the host keeps its databases. Created if missing.
     pub state_dir: PathBuf,
+    /// Extra environment for the host's process (e.g. the bench's
+    /// `EDGEID_SPIN_HOST_SQLITE=spin` for the Spin test host).
+    pub env: Vec<(String, String)>,
 }
 
 /// A started host: the process (killed on drop) and its base URL.

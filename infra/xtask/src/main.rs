@@ -141,6 +141,7 @@ pub fn options(listen: SocketAddr, state_dir: std::path::PathBuf) -> HostOptions
         key_encryption_key: env("EDGEID_KEY_ENCRYPTION_KEY")
             .unwrap_or_else(|| host::random_token(32)),
         state_dir,
+        env: Vec::new(),
     }
 }
 

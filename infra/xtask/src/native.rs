@@ -33,6 +33,7 @@ pub fn start(opts: &HostOptions) -> anyhow::Result<Running> {
     .arg("--data")
     .arg(&opts.state_dir)
     .env("EDGEID_ADMIN_TOKEN", &opts.admin_token)
+    .envs(opts.env.iter().map(|(k, v)| (k, v)))
     .stdin(Stdio::null())
     .stdout(log.try_clone()?)
     .stderr(log);

@@ -207,7 +207,8 @@ pub fn start(opts: &HostOptions) -> anyhow::Result<Running> {
     }
     cmd.env("SPIN_VARIABLE_ISSUER", &opts.issuer)
         .env("SPIN_VARIABLE_ADMIN_TOKEN", &opts.admin_token)
-        .env("SPIN_VARIABLE_KEY_ENCRYPTION_KEY", &opts.key_encryption_key);
+        .env("SPIN_VARIABLE_KEY_ENCRYPTION_KEY", &opts.key_encryption_key)
+        .envs(opts.env.iter().map(|(k, v)| (k, v)));
 
     let (log, log_path) = log_file(opts, "spin.log")?;
     cmd.stdin(Stdio::null())
