@@ -44,4 +44,8 @@ pub const CREDENTIALS_MIGRATIONS: &[(&str, &str)] = &[
         "credentials/0003_recovery.sql",
         include_str!("../../infra/migrations/credentials/0003_recovery.sql"),
     ),
+    (
+        "credentials/0004_import.sql",
+        include_str!("../../infra/migrations/credentials/0004_import.sql"),
+    ),
 ];

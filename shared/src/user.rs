@@ -4,6 +4,9 @@
 //! in the credentials database, which only login, recovery and admin are granted (DESIGN.md).
 //! `id` is the stable `sub` (OIDC Core §2, §5.7): username and email may change.
 
+pub mod import;
+pub mod legacy;
+
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use serde::{Deserialize, Serialize};
 
@@ -567,13 +570,47 @@ pub fn hash_password(rng: &impl Rng, password: &str) -> Result<String, PortError
         .map_err(|e| PortError::other(format!("argon2: {e}")))
 }
 
-/// Checks `password` against a PHC string in constant time (argon2's own comparison).
-pub fn verify_password(phc: &str, password: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+/// The PHC prefix of the hashes [`hash_password`] writes: a stored hash that starts otherwise
+/// (an imported one, [`legacy`]) is replaced at the next successful sign-in.
+pub const CURRENT_PREFIX: &str = "$argon2id$v=19$m=19456,t=2,p=1$";
+
+/// Whether `stored` is edgeid's own hash with today's parameters (needs no upgrade).
+pub fn is_current(stored: &str) -> bool {
+    stored.starts_with(CURRENT_PREFIX) && PasswordHash::new(stored).is_ok()
+}
+
+/// Checks `password` against a stored hash in constant time: edgeid's own PHC string
+/// (argon2's own comparison), or an imported hash in any format [`legacy`] verifies, within
+/// its cost bounds.
+pub fn verify_password(stored: &str, password: &str) -> bool {
+    if stored.starts_with(CURRENT_PREFIX) {
+        return PasswordHash::new(stored).is_ok_and(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        });
+    }
+    legacy::verify(stored, password.as_bytes())
+}
+
+/// Replaces an imported hash that just verified with `new` (edgeid's own), unless the stored
+/// hash changed meanwhile (one conditional statement: a password set concurrently is never
+/// overwritten with the old one). `Ok(true)` when this call replaced it.
+pub async fn upgrade_password(
+    credentials: &impl Sql,
+    user_id: &str,
+    old: &str,
+    new: &str,
+    now: UnixTime,
+) -> Result<bool, PortError> {
+    let rows = credentials
+        .query(Statement::new(
+            "UPDATE password_credentials SET phc = ?1, updated_at = ?2 \
+             WHERE user_id = ?3 AND phc = ?4 RETURNING user_id",
+            vec![new.into(), now.into(), user_id.into(), old.into()],
+        ))
+        .await?;
+    Ok(!rows.is_empty())
 }
 
 /// A hash of a password nobody knows, verified when the named account does not exist so the

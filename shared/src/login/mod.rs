@@ -176,11 +176,14 @@ async fn check_password<P: Ports>(
         Some(u) => user::password_hash(ports.credentials(), &u.id).await?,
         None => None,
     };
-    let verified =
-        user::verify_password(phc.as_deref().unwrap_or(user::DUMMY_PHC), password) && phc.is_some();
+    let stored = phc.as_deref().unwrap_or(user::DUMMY_PHC);
+    let verified = user::verify_password(stored, password) && phc.is_some();
     match found {
         Some(u) if verified && !u.disabled => {
             throttle::password_verified(ports, identifier, &addr).await;
+            if !user::is_current(stored) {
+                upgrade_password(ports, &u, stored, password, now).await;
+            }
             Ok(PasswordCheck::Verified(u))
         }
         other => {
@@ -195,6 +198,28 @@ async fn check_password<P: Ports>(
             .await;
             Ok(PasswordCheck::Failed)
         }
+    }
+}
+
+/// An imported (legacy) hash that just verified is replaced by edgeid's own argon2id hash in
+/// the same request (DESIGN.md, "Moving in and out"), as Kratos re-hashes on login
+/// (`selfservice/strategy/password/login.go`). Best effort: should hashing or the write fail,
+/// the old hash stays and still verifies, and the next sign-in tries again. A hash changed
+/// meanwhile (a reset) is left alone ([`user::upgrade_password`] is conditional).
+async fn upgrade_password<P: Ports>(ports: &P, u: &User, old: &str, password: &str, now: UnixTime) {
+    let from = user::legacy::parse(old).map_or("argon2id", |h| h.scheme().name());
+    let Ok(new) = user::hash_password(ports, password) else {
+        return;
+    };
+    if let Ok(true) = user::upgrade_password(ports.credentials(), &u.id, old, &new, now).await {
+        audit::record(
+            ports.sql(),
+            now,
+            "password.upgraded",
+            &u.id,
+            serde_json::json!({ "from": from }),
+        )
+        .await;
     }
 }
 
