@@ -2,6 +2,7 @@
 //! admin API (`edgeid client|user|app|role|keys|audit ...`).
 
 mod admin;
+mod export;
 mod import;
 mod serve;
 
@@ -54,6 +55,10 @@ enum Command {
     /// Import users, clients, apps and roles from another system, through the admin API.
     #[command(subcommand)]
     Import(import::ImportCommand),
+    /// Write the whole state of the instance (users with their password hashes and second
+    /// factors, clients, apps, roles, consents, sealed signing keys) to a file of mode 0600,
+    /// for `edgeid import edgeid` on another host.
+    Export(export::ExportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -68,6 +73,9 @@ fn main() -> std::process::ExitCode {
         Command::Audit(cmd) => admin::Admin::new(&cli.url, cli.token).and_then(|a| a.audit(cmd)),
         Command::Import(cmd) => {
             admin::Admin::new(&cli.url, cli.token).and_then(|a| import::run(&a, cmd))
+        }
+        Command::Export(args) => {
+            admin::Admin::new(&cli.url, cli.token).and_then(|a| export::run(&a, args))
         }
     };
     match result {

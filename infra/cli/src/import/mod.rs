@@ -6,7 +6,10 @@
 //! [`Importer`] (collects records, posts full batches, keeps the [`Summary`] and the
 //! [`Progress`] line), and the report shape every import route answers ([`RecordResult`]).
 
+pub mod edgeid;
+pub mod hydra;
 pub mod kratos;
+pub mod stackspin;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write as _};
@@ -30,11 +33,21 @@ pub enum ImportCommand {
     /// Users from Ory Kratos (its admin API or a file of its JSON), keeping their ids (`sub`),
     /// password hashes and TOTP secrets.
     Kratos(kratos::KratosArgs),
+    /// OAuth 2.0 clients from Ory Hydra (its admin API or a file of its JSON), keeping their
+    /// ids; secrets from --secrets, the sidecar, or set later.
+    Hydra(hydra::HydraArgs),
+    /// Apps and per-user app roles from the Stackspin dashboard (JSON tables or the CSV).
+    Stackspin(stackspin::StackspinArgs),
+    /// A document written by `edgeid export` (moving a deployment to another host).
+    Edgeid(edgeid::EdgeidArgs),
 }
 
 pub fn run(admin: &Admin, cmd: ImportCommand) -> anyhow::Result<()> {
     match cmd {
         ImportCommand::Kratos(args) => kratos::run(admin, args),
+        ImportCommand::Hydra(args) => hydra::run(admin, args),
+        ImportCommand::Stackspin(args) => stackspin::run(admin, args),
+        ImportCommand::Edgeid(args) => edgeid::run(admin, args),
     }
 }
 
