@@ -512,6 +512,16 @@ fn issue10_export_then_import_moves_a_deployment_tokens_passwords_and_secrets_ke
     assert_eq!(tokens.status(), 200, "{}", text(&tokens));
     let id = json_of(&tokens)["id_token"].as_str().unwrap().to_owned();
     assert_eq!(claims(&id)["sub"], sub);
+
+    // Importing the (older) export again does not make the refresh token B has rotated
+    // usable again: single-use marks never move backwards.
+    let third = import_all(&b, &tables);
+    assert_eq!(third.3, 0, "{third:?}");
+    let replay = token(
+        &b,
+        &format!("grant_type=refresh_token&refresh_token={refresh_token}"),
+    );
+    assert_eq!(replay.status(), 400, "{}", text(&replay));
 }
 
 #[test]

@@ -23,7 +23,6 @@
 //! host signs with the key relying parties already know.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::OnceLock;
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -40,318 +39,9 @@ pub const VERSION: i64 = 1;
 /// Rows per export page and at most per import request.
 pub const MAX_PAGE: i64 = 500;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Db {
-    Main,
-    Credentials,
-}
+mod tables;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ty {
-    Int,
-    Text,
-    OptInt,
-    OptText,
-}
-
-struct Col {
-    name: &'static str,
-    ty: Ty,
-    secret: bool,
-}
-
-/// A table of the export: its columns, primary key first.
-struct Table {
-    name: &'static str,
-    db: Db,
-    /// `name:type` with type `t` (TEXT), `i` (INTEGER), `t?`/`i?` (NULL allowed), and a
-    /// trailing `!` for a secret column.
-    columns: &'static [&'static str],
-    /// How many leading columns form the primary key.
-    pk: usize,
-    /// Nothing in it is useful without its secrets.
-    secret_only: bool,
-}
-
-/// In import order: users before what names them.
-const TABLES: &[Table] = &[
-    Table {
-        name: "users",
-        db: Db::Main,
-        columns: &[
-            "id:t",
-            "email:t",
-            "username:t",
-            "name:t",
-            "given_name:t",
-            "family_name:t",
-            "email_verified:i",
-            "is_admin:i",
-            "disabled:i",
-            "created_at:i",
-            "updated_at:i",
-        ],
-        pk: 1,
-        secret_only: false,
-    },
-    Table {
-        name: "user_factors",
-        db: Db::Main,
-        columns: &["user_id:t", "totp:i", "updated_at:i"],
-        pk: 1,
-        secret_only: false,
-    },
-    Table {
-        name: "password_credentials",
-        db: Db::Credentials,
-        columns: &["user_id:t", "phc:t!", "updated_at:i"],
-        pk: 1,
-        secret_only: true,
-    },
-    Table {
-        name: "totp_credentials",
-        db: Db::Credentials,
-        columns: &[
-            "user_id:t",
-            "secret_sealed:t!",
-            "created_at:i",
-            "last_step:i",
-        ],
-        pk: 1,
-        secret_only: true,
-    },
-    Table {
-        name: "recovery_codes",
-        db: Db::Credentials,
-        columns: &["user_id:t", "code_sha256:t!", "used_at:i?"],
-        pk: 2,
-        secret_only: true,
-    },
-    Table {
-        name: "clients",
-        db: Db::Main,
-        columns: &[
-            "client_id:t",
-            "client_secret_sha256:t?!",
-            "client_name:t",
-            "grant_types:t",
-            "response_types:t",
-            "redirect_uris:t",
-            "post_logout_redirect_uris:t",
-            "scope:t",
-            "audience:t",
-            "token_endpoint_auth_method:t",
-            "skip_consent:i",
-            "id_token_signed_response_alg:t",
-            "owner:t",
-            "metadata:t",
-            "created_at:i",
-            "updated_at:i",
-        ],
-        pk: 1,
-        secret_only: false,
-    },
-    Table {
-        name: "apps",
-        db: Db::Main,
-        columns: &[
-            "slug:t",
-            "name:t",
-            "url:t",
-            "external:i",
-            "client_id:t",
-            "created_at:i",
-            "updated_at:i",
-        ],
-        pk: 1,
-        secret_only: false,
-    },
-    Table {
-        name: "app_roles",
-        db: Db::Main,
-        columns: &["user_id:t", "app_slug:t", "role:t", "granted_at:i"],
-        pk: 3,
-        secret_only: false,
-    },
-    Table {
-        name: "consents",
-        db: Db::Main,
-        columns: &["user_id:t", "client_id:t", "scope:t", "granted_at:i"],
-        pk: 2,
-        secret_only: false,
-    },
-    Table {
-        name: "signing_keys",
-        db: Db::Main,
-        columns: &[
-            "kid:t",
-            "alg:t",
-            "state:t",
-            "public_jwk:t",
-            "private_sealed:t!",
-            "created_at:i",
-            "activated_at:i?",
-            "retired_at:i?",
-            "expires_at:i?",
-        ],
-        pk: 1,
-        secret_only: false,
-    },
-    Table {
-        name: "grants",
-        db: Db::Main,
-        columns: &[
-            "id:t",
-            "client_id:t",
-            "user_id:t",
-            "sid:t",
-            "scope:t",
-            "created_at:i",
-            "revoked_at:i?",
-        ],
-        pk: 1,
-        secret_only: false,
-    },
-    Table {
-        name: "refresh_tokens",
-        db: Db::Main,
-        columns: &[
-            "token_sha256:t!",
-            "grant_id:t",
-            "client_id:t",
-            "scope:t",
-            "auth_time:i",
-            "amr:t",
-            "created_at:i",
-            "expires_at:i",
-            "used_at:i?",
-        ],
-        pk: 1,
-        secret_only: true,
-    },
-    Table {
-        name: "sessions",
-        db: Db::Main,
-        columns: &[
-            "token_sha256:t!",
-            "sid:t",
-            "user_id:t",
-            "auth_time:i",
-            "amr:t",
-            "created_at:i",
-            "expires_at:i",
-            "ended_at:i?",
-        ],
-        pk: 1,
-        secret_only: true,
-    },
-    Table {
-        name: "revoked_access_tokens",
-        db: Db::Main,
-        columns: &["jti:t", "expires_at:i"],
-        pk: 1,
-        secret_only: false,
-    },
-];
-
-impl Table {
-    fn cols(&self) -> impl Iterator<Item = Col> + '_ {
-        self.columns.iter().map(|c| {
-            let (name, ty) = c.split_once(':').unwrap_or((c, "t"));
-            let secret = ty.ends_with('!');
-            let ty = match ty.trim_end_matches('!') {
-                "i" => Ty::Int,
-                "i?" => Ty::OptInt,
-                "t?" => Ty::OptText,
-                _ => Ty::Text,
-            };
-            Col { name, ty, secret }
-        })
-    }
-
-    fn names(&self, with_secrets: bool) -> Vec<&'static str> {
-        self.cols()
-            .filter(|c| with_secrets || !c.secret)
-            .map(|c| c.name)
-            .collect()
-    }
-
-    fn has(&self, column: &str) -> bool {
-        self.cols().any(|c| c.name == column)
-    }
-}
-
-/// The SQL of one table, built once: the port takes `'static` statements.
-struct TableSql {
-    page_all: String,
-    page_public: String,
-    existing: String,
-    upsert: String,
-}
-
-fn table_sql(index: usize) -> &'static TableSql {
-    static SQL: OnceLock<Vec<TableSql>> = OnceLock::new();
-    let all = SQL.get_or_init(|| {
-        TABLES
-            .iter()
-            .map(|t| {
-                let page = |cols: Vec<&str>| {
-                    format!(
-                        "SELECT rowid, {} FROM {} WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                        cols.join(", "),
-                        t.name
-                    )
-                };
-                let names = t.names(true);
-                let on: Vec<String> = names[..t.pk]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| format!("t.{c} = json_extract(j.value, '$[{i}]')"))
-                    .collect();
-                let set: Vec<String> = t
-                    .cols()
-                    .skip(t.pk)
-                    .map(|c| {
-                        if c.secret {
-                            format!("{0} = COALESCE(excluded.{0}, {1}.{0})", c.name, t.name)
-                        } else {
-                            format!("{0} = excluded.{0}", c.name)
-                        }
-                    })
-                    .collect();
-                let params: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-                TableSql {
-                    page_all: page(names.clone()),
-                    page_public: page(t.names(false)),
-                    existing: format!(
-                        "SELECT {} FROM json_each(?) j JOIN {} t ON {}",
-                        names
-                            .iter()
-                            .map(|c| format!("t.{c}"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        t.name,
-                        on.join(" AND ")
-                    ),
-                    upsert: format!(
-                        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
-                        t.name,
-                        names.join(", "),
-                        params.join(", "),
-                        names[..t.pk].join(", "),
-                        set.join(", ")
-                    ),
-                }
-            })
-            .collect()
-    });
-    &all[index]
-}
-
-fn table_index(name: &str) -> Option<usize> {
-    TABLES.iter().position(|t| t.name == name)
-}
-
+use tables::{Db, TABLES, Table, Ty, table_index, table_sql};
 fn db<'p, P: Ports>(ports: &'p P, t: &Table) -> &'p P::Sql {
     match t.db {
         Db::Main => ports.sql(),
@@ -618,10 +308,20 @@ pub async fn import<P: Ports>(ports: &P, body: EdgeidImport) -> Result<Response,
         let outcome = match existing.get(&id) {
             None => Outcome::Created,
             Some(old) => {
-                let same = values
-                    .iter()
-                    .zip(&old.0)
-                    .all(|(new, old)| new.as_ref().is_none_or(|n| n == old));
+                let same = t
+                    .cols()
+                    .zip(values.iter().zip(&old.0))
+                    .all(|(c, (new, old))| {
+                        match new {
+                            None => true,
+                            // A mark the target has already set stays as it is.
+                            Some(_) if c.sticky && *old != Value::Null && c.ty != Ty::Int => true,
+                            Some(Value::Integer(n)) if c.sticky && c.ty == Ty::Int => {
+                                matches!(old, Value::Integer(o) if o >= n)
+                            }
+                            Some(n) => n == old,
+                        }
+                    });
                 if same {
                     report.push(Item::new(t.name, id, Outcome::Unchanged));
                     continue;
