@@ -141,7 +141,7 @@ pub async fn id_token<P: Ports>(
     scope: &[&str],
     parts: IdTokenParts<'_>,
 ) -> Result<String, OAuthError> {
-    let key = keys::current(ports, id_token_alg(client)).await?;
+    let key = keys::current(ports, now, id_token_alg(client)).await?;
     let claims = IdTokenClaims {
         iss: settings.issuer.as_str(),
         sub: &user.id,

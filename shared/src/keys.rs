@@ -84,8 +84,35 @@ pub async fn jwks_json<P: Ports>(ports: &P, now: UnixTime) -> Result<Vec<u8>, OA
     Ok(body)
 }
 
-/// The key that signs for `alg` now.
-pub async fn current<P: Ports>(ports: &P, alg: Alg) -> Result<PrivateKey, OAuthError> {
+/// KV key of the cached current key of `alg`: `kid`, a newline, the sealed private key.
+fn current_cache_key(alg: Alg) -> String {
+    format!("signing-key:current:v1:{}", alg.as_str())
+}
+
+/// How long a cached current key may keep signing after a rotation (issue 12, item 3: no SQL
+/// on the token hot path while the cache is warm). Rotation deletes the entry, but Workers KV
+/// is eventually consistent, so retirement keeps a key published this much longer than its
+/// tokens live (see [`rotate`]). The entry holds the key sealed under the key-encryption key,
+/// exactly as the `signing_keys` row does, so KV learns nothing SQL did not already hold.
+pub const CURRENT_KEY_CACHE_TTL: i64 = 60;
+
+/// The key that signs for `alg` now: from the KV cache when fresh, else from SQL (and cached).
+pub async fn current<P: Ports>(
+    ports: &P,
+    now: UnixTime,
+    alg: Alg,
+) -> Result<PrivateKey, OAuthError> {
+    let cache_key = current_cache_key(alg);
+    if let Some(cached) = cache::get(ports.kv(), &cache_key, now).await
+        && let Some((kid, sealed)) = std::str::from_utf8(&cached)
+            .ok()
+            .and_then(|v| v.split_once('\n'))
+        // A damaged entry is not fatal: SQL is the source of truth. The seal binds the kid
+        // (associated data), so an entry cannot pair one key's kid with another's material.
+        && let Ok(private) = kek(ports)?.open(kid, sealed)
+    {
+        return Ok(PrivateKey::from_private_bytes(kid, alg, private));
+    }
     const Q: &str =
         "SELECT kid, private_sealed FROM signing_keys WHERE alg = ? AND state = 'current'";
     let rows = ports
@@ -97,10 +124,17 @@ pub async fn current<P: Ports>(ports: &P, alg: Alg) -> Result<PrivateKey, OAuthE
             "no current {alg} signing key: provision keys with `edgeid keys rotate` or POST /admin/keys/rotate"
         ))
     })?;
-    let kid = row.text(0)?;
-    let private = kek(ports)?
-        .open(kid, row.text(1)?)
-        .map_err(OAuthError::server)?;
+    let (kid, sealed) = (row.text(0)?, row.text(1)?);
+    let private = kek(ports)?.open(kid, sealed).map_err(OAuthError::server)?;
+    let entry = format!("{kid}\n{sealed}");
+    cache::put(
+        ports.kv(),
+        &cache_key,
+        now,
+        CURRENT_KEY_CACHE_TTL,
+        entry.as_bytes(),
+    )
+    .await;
     Ok(PrivateKey::from_private_bytes(kid, alg, private))
 }
 
@@ -154,6 +188,7 @@ pub async fn rotate<P: Ports>(
             batch.push(fresh("next")?);
         }
         (None, Some(next)) => {
+            batch.extend(upgrade_stored_form(ports, &kek, alg, &next).await?);
             batch.push(activate(&next, now));
             batch.push(fresh("next")?);
         }
@@ -164,12 +199,15 @@ pub async fn rotate<P: Ports>(
             batch.push(Statement::new(
                 "UPDATE signing_keys SET state = 'retired', retired_at = ?, expires_at = ? \
                  WHERE kid = ? AND state = 'current'",
+                // A cached copy of the retired key may sign for up to
+                // CURRENT_KEY_CACHE_TTL more seconds, and its tokens must still verify.
                 vec![
                     now.into(),
-                    (now + settings.longest_token_ttl()).into(),
+                    (now + settings.longest_token_ttl() + CURRENT_KEY_CACHE_TTL).into(),
                     current.into(),
                 ],
             ));
+            batch.extend(upgrade_stored_form(ports, &kek, alg, &next).await?);
             batch.push(activate(&next, now));
             batch.push(fresh("next")?);
         }
@@ -201,7 +239,43 @@ pub async fn rotate<P: Ports>(
         Err(e) => return Err(OAuthError::server(e)),
     }
     cache::invalidate(ports.kv(), JWKS_CACHE_KEY).await;
+    cache::invalidate(ports.kv(), &current_cache_key(alg)).await;
     Ok(())
+}
+
+/// Re-seals the `next` key that is about to become current in today's stored form when it is
+/// in an older one (issue 12: a P-256 key stored as its raw scalar before PKCS#8), so signing
+/// with it never derives its public key. Keys in the old form still sign, only slower; on an
+/// existing deployment one rotation after the upgrade brings the signing key to the new form.
+async fn upgrade_stored_form<P: Ports>(
+    ports: &P,
+    kek: &crate::crypto::Kek,
+    alg: Alg,
+    kid: &str,
+) -> Result<Option<Statement>, OAuthError> {
+    if alg != Alg::ES256 {
+        return Ok(None);
+    }
+    let rows = ports
+        .sql()
+        .query(Statement::new(
+            "SELECT private_sealed FROM signing_keys WHERE kid = ?",
+            vec![kid.into()],
+        ))
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let private = kek.open(kid, row.text(0)?).map_err(OAuthError::server)?;
+    let stored = PrivateKey::from_private_bytes(kid, alg, private);
+    let Some(upgraded) = stored.upgraded()? else {
+        return Ok(None);
+    };
+    let sealed = kek.seal(ports, kid, upgraded.private_bytes())?;
+    Ok(Some(Statement::new(
+        "UPDATE signing_keys SET private_sealed = ? WHERE kid = ? AND state = 'next'",
+        vec![sealed.into(), kid.into()],
+    )))
 }
 
 /// The (kid, state) pairs of a [`rotate`] read, in a stable order.
@@ -329,5 +403,51 @@ mod tests {
             .int(0)
             .unwrap();
         assert_eq!(retired, 1, "one rotation, not two");
+    }
+
+    #[test]
+    fn issue12_rotation_re_stores_a_raw_scalar_p256_key_as_it_becomes_current() {
+        let host = futures_executor::block_on(MemoryHost::new());
+        let next = states(&host)
+            .into_iter()
+            .find(|(_, state)| state == "next")
+            .unwrap()
+            .0;
+        // Store `next` as edgeid stored P-256 keys before issue 12: the raw scalar.
+        let kek = kek(&host).unwrap();
+        let rows = futures_executor::block_on(host.sql.query(Statement::new(
+            "SELECT private_sealed FROM signing_keys WHERE kid = ?",
+            vec![next.clone().into()],
+        )))
+        .unwrap();
+        let pkcs8 = kek.open(&next, rows[0].text(0).unwrap()).unwrap();
+        let key = PrivateKey::from_private_bytes(&next, Alg::ES256, pkcs8.clone());
+        let crate::jose::KeyMaterial::Es256(k) = key.parse().unwrap() else {
+            panic!("ES256")
+        };
+        let legacy = kek.seal(&host, &next, &k.to_bytes()).unwrap();
+        futures_executor::block_on(host.sql.batch(vec![Statement::new(
+            "UPDATE signing_keys SET private_sealed = ? WHERE kid = ?",
+            vec![legacy.into(), next.clone().into()],
+        )]))
+        .unwrap();
+
+        let settings = Settings::load(&host).unwrap();
+        futures_executor::block_on(rotate(&host, &settings, host.now(), Alg::ES256)).unwrap();
+        let current = futures_executor::block_on(current(&host, host.now(), Alg::ES256)).unwrap();
+        assert_eq!(current.kid, next);
+        assert!(!current.is_raw_scalar(), "re-stored as PKCS#8");
+        assert_eq!(current.private_bytes(), pkcs8.as_slice());
+        let published = futures_executor::block_on(published(&host.sql, host.now())).unwrap();
+        let token = futures_executor::block_on(crate::jose::sign_jwt(
+            &host,
+            &current,
+            "JWT",
+            &serde_json::json!({ "sub": "s" }),
+        ))
+        .unwrap();
+        assert_eq!(crate::jose::verify(&token, &published).unwrap().kid, next);
+        let jwk = published.iter().find(|j| j.kid == next).unwrap();
+        assert_eq!(&current.public_jwk().unwrap(), jwk);
     }
 }

@@ -1,10 +1,16 @@
-//! `cargo xtask bench`: per host, client_credentials, discovery and JWKS throughput and latency
-//! under `hey` on loopback, against the npm package `oidc-provider` configured equivalently
-//! (`infra/bench/peer.mjs`) in the same run; plus each function's wasm size, raw and gzipped.
+//! `cargo xtask bench`: per host, client_credentials, discovery and JWKS throughput, latency and
+//! server CPU per request under `hey` on loopback, and the CPU of a complete sign-in
+//! (authorize → login → code → token with an RS256 ID token → userinfo, [`signin`]), each against
+//! the npm package `oidc-provider` set up for the same work (`infra/bench/peer.mjs`); plus each
+//! function's wasm size, raw and gzipped.
 //!
-//! Prints one table and writes it as markdown to `target/bench.md`. Targets are reported, not
-//! asserted: client_credentials ≥ 5× the peer on native, ≥ 2× on the Spin test host, ≥ 1× on
-//! workerd; discovery and JWKS ≥ 10× the peer on native; each function ≤ 1 MiB gzipped.
+//! One run on a shared machine is not a figure (issue 12, item 6): every (peer, host) pair is
+//! measured `--rounds` times (default 3), the two alternating which goes first, and the report
+//! gives the median and the spread (min–max) of each figure, and of the ratio to the peer
+//! measured in the same round. All providers are started once and stay up for every round.
+//!
+//! Prints the tables and writes them as markdown to `target/bench.md`, with issue 12's targets
+//! next to the figures (met / not met); they are reported, not asserted.
 //!
 //! Local workerd throughput is capped by Miniflare's plumbing, not by the Worker, so the
 //! Cloudflare rows also give the ratio to an empty JS Worker on the same runtime in the same run:
@@ -12,6 +18,7 @@
 
 mod load;
 mod report;
+mod signin;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +48,14 @@ pub struct BenchArgs {
     /// Measure the artefacts already built instead of building them first.
     #[arg(long)]
     pub no_build: bool,
+    /// Rounds per (peer, host) pair, alternating which is measured first; the report gives the
+    /// median and the spread (min–max).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// Worker threads (one account each) of the sign-in bench; 0 skips it. Its phases run
+    /// `--seconds` each.
+    #[arg(long, default_value_t = 4)]
+    pub signin_workers: u32,
 }
 
 /// The bench client, created through the admin API on each host and configured in the peer.
@@ -52,8 +67,8 @@ const WARM_UP_SECONDS: u32 = 1;
 const EMPTY_WORKER_PATH: &str = "/__edgeid_bench_empty";
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if args.seconds == 0 || args.concurrency == 0 {
-        bail!("--seconds and --concurrency must be at least 1");
+    if args.seconds == 0 || args.concurrency == 0 || args.rounds == 0 {
+        bail!("--seconds, --concurrency and --rounds must be at least 1");
     }
     let hosts = if args.hosts.is_empty() {
         Host::ALL.to_vec()
@@ -78,28 +93,70 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let load_avg_start = load_average();
-    println!("bench: peer (oidc-provider)");
-    let peer = measure_peer(&args).context("measuring the oidc-provider peer")?;
-
-    let mut results = Vec::new();
-    for &h in &hosts {
-        if failures.iter().any(|(name, _)| name == h.name()) {
+    println!("bench: starting the peer (oidc-provider)");
+    let peer = start_peer(&args).context("starting the oidc-provider peer")?;
+    let mut providers = Vec::new();
+    for v in variants(&hosts) {
+        if failures.iter().any(|(name, _)| name == v.host.name()) {
             continue;
         }
-        println!("bench: {}", h.name());
-        match measure_host(h, &args) {
-            Ok(r) => results.push(r),
+        println!("bench: starting {}", v.label);
+        match Provider::start(&v, &args) {
+            Ok(p) => providers.push((v, p)),
             Err(e) => {
-                eprintln!("xtask: bench on {} failed: {e:#}", h.name());
-                failures.push((h.name().into(), format!("{e:#}")));
+                eprintln!("xtask: starting {} failed: {e:#}", v.label);
+                failures.push((v.label.to_owned(), format!("{e:#}")));
             }
         }
     }
+
+    let mut results: Vec<VariantResult> = providers
+        .iter()
+        .map(|(v, _)| VariantResult {
+            variant: v.clone(),
+            pairs: Vec::new(),
+        })
+        .collect();
+    // One pass over every provider before the rounds, so none is measured cold (JIT, caches,
+    // compiled components) in round 1.
+    println!("bench: warming up");
+    for p in std::iter::once(&peer).chain(providers.iter().map(|(_, p)| p)) {
+        if let Err(e) = p.warm_up(&args) {
+            eprintln!("xtask: warming up {} failed: {e:#}", p.base_url);
+        }
+    }
+    for round in 0..args.rounds {
+        for ((v, ours), result) in providers.iter().zip(&mut results) {
+            // Alternate which of the pair goes first, so a drift in the machine's load
+            // favours neither.
+            let peer_first = round % 2 == 0;
+            let one = |p: &Provider, label: &str| {
+                println!("bench: round {}/{}: {label}", round + 1, args.rounds);
+                p.measure(&args)
+            };
+            let (peer_m, ours_m) = if peer_first {
+                let a = one(&peer, "oidc-provider (peer)");
+                (a, one(ours, v.label))
+            } else {
+                let b = one(ours, v.label);
+                (one(&peer, "oidc-provider (peer)"), b)
+            };
+            match (peer_m, ours_m) {
+                (Ok(peer), Ok(ours)) => result.pairs.push(Pair { peer, ours }),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("xtask: round {} of {} failed: {e:#}", round + 1, v.label);
+                    failures.push((v.label.to_owned(), format!("round {}: {e:#}", round + 1)));
+                }
+            }
+        }
+    }
+    drop(providers);
+    drop(peer);
+    results.retain(|r| !r.pairs.is_empty());
     let sizes = sizes(&built);
 
     let report = Report {
         args: &args,
-        peer: &peer,
         results: &results,
         sizes: &sizes,
         failures: &failures,
@@ -115,13 +172,101 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     std::fs::write(&out, &report).with_context(|| format!("writing {}", out.display()))?;
     println!("written to {}", out.display());
     if !failures.is_empty() {
-        bail!("{} host(s) could not be measured", failures.len());
+        bail!("{} measurement(s) failed (see above)", failures.len());
     }
     Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
 // What is measured
+
+/// What a variant's figures are checked against (issue 12's targets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Native,
+    /// The spin-sdk 5.2 build (a fresh instance per request).
+    SpinWasip2,
+    /// The spin-sdk 7 build (instances reused, as Spin ≥ 4.1 does).
+    SpinWasip3,
+    Workerd,
+}
+
+/// One way of running a host: a row group of the report.
+#[derive(Debug, Clone)]
+struct Variant {
+    label: &'static str,
+    host: Host,
+    kind: Kind,
+    /// Extra environment for the host's process.
+    env: &'static [(&'static str, &'static str)],
+    /// How it ran and where it kept its state (the report's conditions).
+    conditions: &'static str,
+}
+
+/// The variants of `hosts`, in report order.
+fn variants(hosts: &[Host]) -> Vec<Variant> {
+    let mut out = Vec::new();
+    for &h in hosts {
+        match h {
+            Host::Native => out.push(Variant {
+                label: "native",
+                host: h,
+                kind: Kind::Native,
+                env: &[],
+                conditions: "the `edgeid` binary (cargo profile `native`: opt-level 3, thin LTO), \
+                    one thread per CPU; SQLite file with `journal_mode=WAL`, `synchronous=NORMAL`",
+            }),
+            Host::Spin if host::on_path("spin") => out.push(Variant {
+                label: "spin (spin up)",
+                host: h,
+                kind: Kind::SpinWasip2,
+                env: &[],
+                conditions: "the WASIp2 components under `spin up`; Spin's default SQLite and \
+                    key-value files",
+            }),
+            Host::Spin => {
+                out.push(Variant {
+                    label: "spin",
+                    host: h,
+                    kind: Kind::SpinWasip2,
+                    env: &[],
+                    conditions: "the WASIp2 components (spin-sdk 5.2) under the Spin-compatible \
+                        test host (wasmtime, `tests/spin-host`), a fresh instance per request; \
+                        Spin SQLite and key-value as SQLite files with `journal_mode=WAL`, \
+                        `synchronous=NORMAL` (the test host's default)",
+                });
+                out.push(Variant {
+                    label: "spin (Spin's SQLite defaults)",
+                    host: h,
+                    kind: Kind::SpinWasip2,
+                    env: &[("EDGEID_SPIN_HOST_SQLITE", "spin")],
+                    conditions: "as `spin`, but the test host leaves `journal_mode` and \
+                        `synchronous` alone (`EDGEID_SPIN_HOST_SQLITE=spin`), as `spin up` does: \
+                        the journal mode the database file records, `synchronous=FULL`",
+                });
+                // WASIp3 (issue 12, item 4) — the one place to wire it: once the spin-sdk 7
+                // build can be built and started (`cargo xtask build --host spin --wasip3`),
+                // push its variant here, e.g.
+                //     Variant { label: "spin (WASIp3)", host: h, kind: Kind::SpinWasip3, .. }
+                // with whatever selects that build at start (an `env` entry, or a field that
+                // `Provider::start` hands to `crate::options`/`crate::start`). The report
+                // already checks `Kind::SpinWasip3` against its targets (≤ 250 µs CPU per
+                // client_credentials request, ≥ 1× the peer) and says "not measured" until then.
+            }
+            Host::Cloudflare => out.push(Variant {
+                label: "cloudflare",
+                host: h,
+                kind: Kind::Workerd,
+                env: &[],
+                conditions: "the Workers in one Miniflare/workerd instance \
+                    (`infra/cloudflare/runner.mjs`); D1 and KV persisted as local SQLite files by \
+                    Miniflare (its settings); local workerd is capped by Miniflare's plumbing, so \
+                    compare with the empty JS Worker on the same runtime",
+            }),
+        }
+    }
+    out
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
@@ -144,24 +289,16 @@ impl Endpoint {
             Endpoint::Jwks => "JWKS",
         }
     }
-
-    /// The reported (not asserted) throughput target against the peer.
-    fn target(self, host: Host) -> Option<f64> {
-        match (host, self) {
-            (Host::Native, Endpoint::ClientCredentials) => Some(5.0),
-            (Host::Spin, Endpoint::ClientCredentials) => Some(2.0),
-            (Host::Cloudflare, Endpoint::ClientCredentials) => Some(1.0),
-            (Host::Native, Endpoint::Discovery | Endpoint::Jwks) => Some(10.0),
-            _ => None,
-        }
-    }
 }
 
-/// The three URLs of a provider, read from its discovery document.
+/// A provider's URLs, read from its discovery document (paths kept, aimed at the loopback
+/// address the bench connects to).
 struct Urls {
     token: String,
     discovery: String,
     jwks: String,
+    authorize: String,
+    userinfo: String,
 }
 
 impl Urls {
@@ -172,16 +309,258 @@ impl Urls {
             Endpoint::Jwks => &self.jwks,
         }
     }
+
+    fn read(base_url: &str) -> anyhow::Result<Urls> {
+        let discovery = format!("{base_url}/.well-known/openid-configuration");
+        let doc: serde_json::Value = ureq::get(&discovery).call()?.body_mut().read_json()?;
+        let local = |field: &str| -> anyhow::Result<String> {
+            let url = doc[field]
+                .as_str()
+                .with_context(|| format!("discovery has no {field}"))?;
+            Ok(format!("{base_url}{}", path_of(url)))
+        };
+        Ok(Urls {
+            token: local("token_endpoint")?,
+            jwks: local("jwks_uri")?,
+            authorize: local("authorization_endpoint")?,
+            userinfo: local("userinfo_endpoint")?,
+            discovery,
+        })
+    }
 }
 
-struct HostResult {
-    host: Host,
+/// One provider's figures in one round.
+struct Measurement {
     loads: Vec<(Endpoint, Load)>,
+    /// `None` with `--signin-workers 0`; an error when the sign-in bench failed (the rest of
+    /// the round still counts).
+    signin: Option<Result<signin::SignIn, String>>,
     /// Cloudflare only: the runner's catch-all JS Worker on the same workerd.
     empty_worker: Option<Load>,
 }
 
-fn measure_peer(args: &BenchArgs) -> anyhow::Result<Vec<(Endpoint, Load)>> {
+/// The peer and a host measured back to back in one round.
+struct Pair {
+    peer: Measurement,
+    ours: Measurement,
+}
+
+struct VariantResult {
+    variant: Variant,
+    pairs: Vec<Pair>,
+}
+
+/// A started provider, ready to be measured.
+struct Provider {
+    /// Always `Some` until dropped.
+    running: Option<Running>,
+    base_url: String,
+    server: u32,
+    urls: Urls,
+    /// Sign-in accounts, one per worker.
+    accounts: Vec<String>,
+    /// edgeid's admin token: each round measures one argon2id hash through the admin API.
+    admin_token: Option<String>,
+    /// Cloudflare: the empty Worker's URL.
+    empty_worker: Option<String>,
+    /// Removed on drop (after the process is stopped).
+    state: Option<PathBuf>,
+}
+
+impl Drop for Provider {
+    /// Stops the process (`Running`'s drop), then removes its state.
+    fn drop(&mut self) {
+        drop(self.running.take());
+        if let Some(dir) = &self.state {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Provider {
+    /// Starts an edgeid host with fresh state, registers the bench clients, creates the
+    /// sign-in accounts (measuring one argon2id hash on the way) and checks both flows once.
+    fn start(v: &Variant, args: &BenchArgs) -> anyhow::Result<Provider> {
+        let dir_name: String = v
+            .label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let state = host::cache_dir().join("bench").join(dir_name);
+        let _ = std::fs::remove_dir_all(&state);
+        let listen = SocketAddr::from(([127, 0, 0, 1], host::free_port()?));
+        let mut opts = crate::options(listen, state.clone());
+        opts.env = v
+            .env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let running = crate::start(v.host, &opts)?;
+        let server = running.child.id();
+        let base = running.base_url.clone();
+        create_client(&base, &opts.admin_token)?;
+        let urls = Urls::read(&base)?;
+        let empty_worker = if v.host == Host::Cloudflare {
+            let url = format!("{base}{EMPTY_WORKER_PATH}");
+            let status = status_of(ureq::get(&url))?;
+            if status != 404 {
+                bail!("{url} answered {status}, not the catch-all Worker's 404");
+            }
+            Some(url)
+        } else {
+            None
+        };
+        let accounts = if args.signin_workers > 0 {
+            signin::create_rp(&base, &opts.admin_token)?;
+            let workers = usize::try_from(args.signin_workers).unwrap_or(1);
+            // Creates the accounts (and warms the admin path up); each round measures again.
+            signin::argon2_cost(&base, &opts.admin_token, server, workers)?.0
+        } else {
+            Vec::new()
+        };
+        let p = Provider {
+            running: Some(running),
+            base_url: base,
+            server,
+            urls,
+            accounts,
+            admin_token: Some(opts.admin_token.clone()),
+            empty_worker,
+            state: Some(state),
+        };
+        p.check()?;
+        Ok(p)
+    }
+
+    /// A client_credentials token and, with accounts, one sign-in: fail before any round.
+    fn check(&self) -> anyhow::Result<()> {
+        let body = token_request(&self.urls.token)?;
+        if !body["access_token"].is_string() {
+            bail!("{} returned no access_token: {body}", self.urls.token);
+        }
+        if !self.accounts.is_empty() {
+            let target = self.signin_target();
+            signin::check(&target).context("one sign-in before the rounds")?;
+        }
+        Ok(())
+    }
+
+    fn signin_target(&self) -> signin::Target<'_> {
+        signin::Target {
+            authorize: self.urls.authorize.clone(),
+            token: self.urls.token.clone(),
+            userinfo: self.urls.userinfo.clone(),
+            base_url: &self.base_url,
+            server: self.server,
+            accounts: &self.accounts,
+        }
+    }
+
+    /// Each endpoint under load for the warm-up time, and a few sign-ins.
+    fn warm_up(&self, args: &BenchArgs) -> anyhow::Result<()> {
+        for e in Endpoint::ALL {
+            let token = (e == Endpoint::ClientCredentials).then_some(TOKEN_BODY);
+            let _ = hey(
+                self.urls.of(e),
+                token,
+                WARM_UP_SECONDS,
+                args,
+                200,
+                self.server,
+            )?;
+        }
+        if !self.accounts.is_empty() {
+            for _ in 0..3 {
+                signin::check(&self.signin_target())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One round: warm-up and measurement of each endpoint, the empty Worker, the sign-ins.
+    fn measure(&self, args: &BenchArgs) -> anyhow::Result<Measurement> {
+        let server = self.server;
+        let mut loads = Vec::new();
+        for e in Endpoint::ALL {
+            let token = (e == Endpoint::ClientCredentials).then_some(TOKEN_BODY);
+            let url = self.urls.of(e);
+            let _ = hey(url, token, WARM_UP_SECONDS, args, 200, server)?;
+            let load = hey(url, token, args.seconds, args, 200, server)?;
+            print_load(e.label(), &load);
+            loads.push((e, load));
+        }
+        let empty_worker = match &self.empty_worker {
+            Some(url) => {
+                let _ = hey(url, None, WARM_UP_SECONDS, args, 404, server)?;
+                let load = hey(url, None, args.seconds, args, 404, server)?;
+                print_load("empty JS Worker", &load);
+                Some(load)
+            }
+            None => None,
+        };
+        let signin = (!self.accounts.is_empty()).then(|| {
+            // The argon2id hash right before the sign-ins, under the same conditions.
+            let argon2 = match &self.admin_token {
+                Some(token) => {
+                    signin::argon2_cost(&self.base_url, token, server, self.accounts.len())
+                        .map(|(_, estimate)| estimate)
+                }
+                None => Ok(None),
+            };
+            let r = argon2.and_then(|argon2| {
+                let mut s = signin::run(&self.signin_target(), args.seconds)?;
+                s.argon2 = argon2;
+                Ok(s)
+            });
+            match &r {
+                Ok(s) => println!(
+                    "  {:<28} {:>9} sign-ins  A {}/sign-in  B {}/token  C {}/userinfo  argon2id {}{}",
+                    "sign-in",
+                    s.login.count,
+                    us(s.login.cpu),
+                    us(s.token.cpu),
+                    us(s.userinfo.cpu),
+                    us(s.argon2),
+                    if s.failed > 0 {
+                        format!(
+                            "  ({} failed: {})",
+                            s.failed,
+                            s.first_error.as_deref().unwrap_or("")
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+                Err(e) => println!("  sign-in failed: {e:#}"),
+            }
+            r.map_err(|e| format!("{e:#}"))
+        });
+        Ok(Measurement {
+            loads,
+            signin,
+            empty_worker,
+        })
+    }
+}
+
+fn print_load(label: &str, load: &Load) {
+    println!(
+        "  {:<28} {:>9.0} req/s  p50 {}  p99 {}  CPU {}/req{}",
+        label,
+        load.rps,
+        ms(load.p50),
+        ms(load.p99),
+        us(load.cpu),
+        if load.bad > 0 {
+            format!("  ({} bad of {})", load.bad, load.ok + load.bad)
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// Starts `infra/bench/peer.mjs` with NODE_ENV=production and checks it like a host.
+fn start_peer(args: &BenchArgs) -> anyhow::Result<Provider> {
     let port = host::free_port()?;
     let dir = bench_dir();
     let log_path =
@@ -192,6 +571,8 @@ fn measure_peer(args: &BenchArgs) -> anyhow::Result<Vec<(Endpoint, Load)>> {
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .current_dir(&dir)
         .env("NODE_ENV", "production")
+        // The `debug` package oidc-provider logs through stays off.
+        .env_remove("DEBUG")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -207,89 +588,25 @@ fn measure_peer(args: &BenchArgs) -> anyhow::Result<Vec<(Endpoint, Load)>> {
         Duration::from_secs(60),
     )
     .with_context(|| format!("peer log: {}", log_path.display()))?;
-    let loads = measure_endpoints(&running.base_url, running.child.id(), args)?;
-    drop(running);
-    let _ = std::fs::remove_file(&log_path);
-    Ok(loads)
-}
-
-fn measure_host(h: Host, args: &BenchArgs) -> anyhow::Result<HostResult> {
-    let state = host::cache_dir().join("bench").join(h.name());
-    let _ = std::fs::remove_dir_all(&state);
-    let listen = SocketAddr::from(([127, 0, 0, 1], host::free_port()?));
-    let opts = crate::options(listen, state.clone());
-    let running = crate::start(h, &opts)?;
-    create_client(&running.base_url, &opts.admin_token)?;
-    let server = running.child.id();
-    let loads = measure_endpoints(&running.base_url, server, args)?;
-    let empty_worker = if h == Host::Cloudflare {
-        let url = format!("{}{EMPTY_WORKER_PATH}", running.base_url);
-        let status = status_of(ureq::get(&url))?;
-        if status != 404 {
-            bail!("{url} answered {status}, not the catch-all Worker's 404");
-        }
-        let _ = hey(&url, None, WARM_UP_SECONDS, args, 404, server)?;
-        Some(hey(&url, None, args.seconds, args, 404, server)?)
-    } else {
-        None
+    let urls = Urls::read(&running.base_url)?;
+    let workers = usize::try_from(args.signin_workers).unwrap_or(1);
+    let p = Provider {
+        base_url: running.base_url.clone(),
+        server: running.child.id(),
+        running: Some(running),
+        urls,
+        accounts: if workers > 0 {
+            signin::peer_accounts(workers)
+        } else {
+            Vec::new()
+        },
+        admin_token: None,
+        empty_worker: None,
+        state: None,
     };
-    drop(running);
-    let _ = std::fs::remove_dir_all(&state);
-    Ok(HostResult {
-        host: h,
-        loads,
-        empty_worker,
-    })
-}
-
-/// Reads the provider's URLs from discovery, checks that the bench client gets a token, then
-/// warms up and measures each endpoint.
-fn measure_endpoints(
-    base_url: &str,
-    server: u32,
-    args: &BenchArgs,
-) -> anyhow::Result<Vec<(Endpoint, Load)>> {
-    let discovery = format!("{base_url}/.well-known/openid-configuration");
-    let doc: serde_json::Value = ureq::get(&discovery).call()?.body_mut().read_json()?;
-    // Keep each path but aim at the loopback address hey connects to.
-    let local = |field: &str| -> anyhow::Result<String> {
-        let url = doc[field]
-            .as_str()
-            .with_context(|| format!("discovery has no {field}"))?;
-        Ok(format!("{base_url}{}", path_of(url)))
-    };
-    let urls = Urls {
-        token: local("token_endpoint")?,
-        discovery,
-        jwks: local("jwks_uri")?,
-    };
-
-    let body = token_request(&urls.token)?;
-    if !body["access_token"].is_string() {
-        bail!("{} returned no access_token: {body}", urls.token);
-    }
-
-    let mut out = Vec::new();
-    for e in Endpoint::ALL {
-        let token = (e == Endpoint::ClientCredentials).then_some(TOKEN_BODY);
-        let _ = hey(urls.of(e), token, WARM_UP_SECONDS, args, 200, server)?;
-        let load = hey(urls.of(e), token, args.seconds, args, 200, server)?;
-        println!(
-            "  {:<28} {:>9.0} req/s  p50 {}  p99 {}  CPU {}/req{}",
-            e.label(),
-            load.rps,
-            ms(load.p50),
-            ms(load.p99),
-            us(load.cpu),
-            if load.bad > 0 {
-                format!("  ({} bad of {})", load.bad, load.ok + load.bad)
-            } else {
-                String::new()
-            }
-        );
-        out.push((e, load));
-    }
-    Ok(out)
+    p.check()
+        .with_context(|| format!("peer log: {}", log_path.display()))?;
+    Ok(p)
 }
 
 /// The path (and query) of an absolute URL.

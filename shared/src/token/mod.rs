@@ -395,7 +395,7 @@ pub async fn issue_access_token<P: Ports>(
     grant: Grant,
     gid: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    let key = keys::current(ports, Alg::ES256).await?;
+    let key = keys::current(ports, now, Alg::ES256).await?;
     let scope = grant.scope.join(" ");
     let claims = AccessTokenClaims {
         iss: settings.issuer.as_str(),

@@ -96,7 +96,7 @@ pub(super) fn hey(
 
 /// User + system CPU time of `pid` and its live descendants (workerd runs under the Cloudflare
 /// runner's Node), from `/proc`. `None` where `/proc` is not Linux's.
-fn tree_cpu(pid: u32) -> Option<Duration> {
+pub(super) fn tree_cpu(pid: u32) -> Option<Duration> {
     // (pid, ppid, utime + stime in clock ticks) of every process.
     let stats: Vec<(u32, u32, u64)> = std::fs::read_dir("/proc")
         .ok()?
