@@ -1,15 +1,19 @@
 //! JOSE: signing keys, their public JWKs, and compact JWS framing (RFC 7515, 7517, 7518).
 //!
-//! ES256 signs with `p256` 0.14 directly (4x less CPU in wasm than through jwt-compact's p256
-//! 0.13, TOOLCHAIN.md); RS256 signs through jwt-compact's `Rsa` algorithm. The JWS is framed
-//! here because the signing port is async (a host may sign with WebCrypto), which
-//! jwt-compact's synchronous `Algorithm::sign` cannot express.
+//! Signatures and their verification go through `ring` 0.17 on every host (issue 12): its
+//! P-256 uses static base-point tables and 32-bit limbs on wasm, so a fresh wasm instance (a
+//! Spin request) pays no table building, and its RSA is the fastest pure-wasm RS256 measured
+//! (`cargo xtask bench sign`). `p256` and `rsa` remain for key generation (ring cannot draw
+//! from the [`Rng`] port: its random source is sealed) and the public JWK. The JWS is framed
+//! here because the signing port is async (a host may sign with WebCrypto).
+//!
+//! ring draws its ECDSA nonces' randomness (hedged with the private key) and nothing else from
+//! the host's CSPRNG through `getrandom` itself, not through the [`Rng`] port: the one place
+//! the core is not sans-IO, and a signature's bytes are the only thing it changes.
 
 use std::fmt;
 
-use jwt_compact::Algorithm as _;
-use jwt_compact::AlgorithmSignature as _;
-use p256::ecdsa::signature::Signer as _;
+use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use rsa::traits::PublicKeyParts as _;
 use serde::{Deserialize, Serialize};
@@ -52,9 +56,13 @@ impl fmt::Display for Alg {
 /// RSA modulus size. 2048 bits is what RS256 relying parties universally accept.
 pub const RSA_BITS: usize = 2048;
 
-/// A private signing key with its key id, kept as stored (before sealing): the raw scalar
-/// for P-256, PKCS#8 DER for RSA. It is parsed only where it signs, so a signing port with
-/// its own crypto (and its own key cache) never pays for a parse it does not use.
+/// A private signing key with its key id, kept as stored (before sealing): PKCS#8 v1 DER
+/// (RFC 5958) for both algorithms; for P-256 its ECPrivateKey carries the public key
+/// (RFC 5915 §3), so ring loads it without another parse. Keys stored before issue 12 hold the
+/// raw 32-byte P-256 scalar: they still load (deriving the public key on every load), and
+/// [`PrivateKey::upgraded`] re-encodes them, which key rotation does. It is parsed only where
+/// it signs, so a signing port with its own crypto (and its own key cache) never pays for a
+/// parse it does not use.
 pub struct PrivateKey {
     pub kid: String,
     pub alg: Alg,
@@ -71,7 +79,8 @@ impl fmt::Debug for PrivateKey {
     }
 }
 
-/// A parsed key, ready to sign.
+/// A parsed key in the pure-Rust crates: what key generation makes and the public JWK is read
+/// from (signing goes through [`Signer`]).
 pub enum KeyMaterial {
     Es256(p256::ecdsa::SigningKey),
     Rs256(Box<rsa::RsaPrivateKey>),
@@ -98,13 +107,7 @@ impl PrivateKey {
             }
         };
         let kid = thumbprint(&material);
-        let private = match &material {
-            KeyMaterial::Es256(k) => k.to_bytes().to_vec(),
-            KeyMaterial::Rs256(k) => k
-                .to_pkcs8_der()
-                .map(|d| d.as_bytes().to_vec())
-                .map_err(|e| PortError::other(format!("PKCS#8 encoding: {e}")))?,
-        };
+        let private = pkcs8(&material)?;
         let jwk = public_jwk(&kid, &material);
         Ok((
             PrivateKey {
@@ -130,19 +133,61 @@ impl PrivateKey {
     }
 
     pub fn parse(&self) -> Result<KeyMaterial, PortError> {
+        let bad =
+            |e: &dyn fmt::Display| PortError::other(format!("{} key {}: {e}", self.alg, self.kid));
         match self.alg {
-            Alg::ES256 => p256::ecdsa::SigningKey::from_slice(&self.private)
-                .map(KeyMaterial::Es256)
-                .map_err(|e| PortError::other(format!("P-256 key {}: {e}", self.kid))),
-            Alg::RS256 => rsa::RsaPrivateKey::from_pkcs8_der(&self.private)
-                .map(|k| KeyMaterial::Rs256(Box::new(k)))
-                .map_err(|e| PortError::other(format!("RSA key {}: {e}", self.kid))),
+            Alg::ES256 if self.is_raw_scalar() => {
+                p256::ecdsa::SigningKey::from_slice(&self.private).map_err(|e| bad(&e))
+            }
+            Alg::ES256 => {
+                p256::ecdsa::SigningKey::from_pkcs8_der(&self.private).map_err(|e| bad(&e))
+            }
+            Alg::RS256 => {
+                return rsa::RsaPrivateKey::from_pkcs8_der(&self.private)
+                    .map(|k| KeyMaterial::Rs256(Box::new(k)))
+                    .map_err(|e| bad(&e));
+            }
         }
+        .map(KeyMaterial::Es256)
+    }
+
+    /// A P-256 key in the form stored before issue 12 (the raw scalar, not PKCS#8).
+    pub fn is_raw_scalar(&self) -> bool {
+        self.alg == Alg::ES256 && self.private.len() == 32
+    }
+
+    /// This key in today's stored form when it is in an older one (a raw P-256 scalar), so
+    /// it can be re-sealed once instead of deriving its public key on every load.
+    pub fn upgraded(&self) -> Result<Option<PrivateKey>, PortError> {
+        if !self.is_raw_scalar() {
+            return Ok(None);
+        }
+        Ok(Some(PrivateKey {
+            kid: self.kid.clone(),
+            alg: self.alg,
+            private: zeroize::Zeroizing::new(pkcs8(&self.parse()?)?),
+        }))
     }
 
     /// The public JWK of this key (parses it).
     pub fn public_jwk(&self) -> Result<Jwk, PortError> {
         Ok(public_jwk(&self.kid, &self.parse()?))
+    }
+}
+
+/// The stored form (PKCS#8 v1; for P-256 with the public key, RFC 5915 §3).
+fn pkcs8(material: &KeyMaterial) -> Result<Vec<u8>, PortError> {
+    // p256 and rsa use different pkcs8 crate versions: one error type each.
+    let failed = |e: &dyn fmt::Display| PortError::other(format!("PKCS#8 encoding: {e}"));
+    match material {
+        KeyMaterial::Es256(k) => k
+            .to_pkcs8_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|e| failed(&e)),
+        KeyMaterial::Rs256(k) => k
+            .to_pkcs8_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|e| failed(&e)),
     }
 }
 
@@ -236,20 +281,75 @@ fn thumbprint(material: &KeyMaterial) -> String {
     b64url(&sha256(canonical.as_bytes()))
 }
 
-/// The software signer: the default of [`Ports::sign`].
-pub fn software_sign(key: &PrivateKey, signing_input: &[u8]) -> Result<Vec<u8>, PortError> {
-    match &key.parse()? {
-        // RFC 7518 §3.4: the JWS signature is R || S, 32 bytes each.
-        KeyMaterial::Es256(k) => {
-            let sig: p256::ecdsa::Signature = k.sign(signing_input);
-            Ok(sig.to_bytes().to_vec())
+/// A key loaded into ring, ready to sign; a host that keeps instances (native threads) may
+/// cache it by `kid`, which names exactly one key (RFC 7638 thumbprint).
+pub enum Signer {
+    Es256(ring::signature::EcdsaKeyPair),
+    Rs256(ring::signature::RsaKeyPair),
+}
+
+impl Signer {
+    pub fn load(key: &PrivateKey) -> Result<Signer, PortError> {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING as ES256, EcdsaKeyPair, RsaKeyPair};
+        let rejected =
+            |e: ring::error::KeyRejected| PortError::other(format!("key {}: {e}", key.kid));
+        let rng = ring::rand::SystemRandom::new();
+        match key.alg {
+            // Stored before issue 12: the public key has to be derived first.
+            Alg::ES256 if key.is_raw_scalar() => {
+                let KeyMaterial::Es256(k) = key.parse()? else {
+                    return Err(PortError::other("ES256 key parsed as RSA"));
+                };
+                let public = k.verifying_key().to_sec1_point(false);
+                EcdsaKeyPair::from_private_key_and_public_key(
+                    &ES256,
+                    key.private_bytes(),
+                    public.as_bytes(),
+                    &rng,
+                )
+                .map(Signer::Es256)
+                .map_err(rejected)
+            }
+            Alg::ES256 => EcdsaKeyPair::from_pkcs8(&ES256, key.private_bytes(), &rng)
+                .map(Signer::Es256)
+                .map_err(rejected),
+            Alg::RS256 => RsaKeyPair::from_pkcs8(key.private_bytes())
+                .map(Signer::Rs256)
+                .map_err(rejected),
         }
-        // RFC 7518 §3.3: RSASSA-PKCS1-v1_5 with SHA-256.
-        KeyMaterial::Rs256(k) => Ok(jwt_compact::alg::Rsa::rs256()
-            .sign(k, signing_input)
-            .as_bytes()
-            .to_vec()),
     }
+
+    /// The raw JWS signature (RFC 7515 §5.1 step 5).
+    pub fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>, PortError> {
+        let rng = ring::rand::SystemRandom::new();
+        let failed = |_| PortError::other("signing failed");
+        match self {
+            // RFC 7518 §3.4: R || S, 32 bytes each — ring's FIXED encoding.
+            Signer::Es256(k) => Ok(k
+                .sign(&rng, signing_input)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec()),
+            // RFC 7518 §3.3: RSASSA-PKCS1-v1_5 with SHA-256.
+            Signer::Rs256(k) => {
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                k.sign(
+                    &ring::signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    signing_input,
+                    &mut sig,
+                )
+                .map_err(failed)?;
+                Ok(sig)
+            }
+        }
+    }
+}
+
+/// The software signer: the default of [`Ports::sign`]. Loads the key and signs once, which is
+/// what a fresh wasm instance per request (Spin, WASIp2) can do.
+pub fn software_sign(key: &PrivateKey, signing_input: &[u8]) -> Result<Vec<u8>, PortError> {
+    Signer::load(key)?.sign(signing_input)
 }
 
 /// Signs `claims` as a compact JWS (RFC 7515 §7.1) with header `alg`, `kid` and `typ`.
@@ -301,9 +401,8 @@ pub fn verify(token: &str, keys: &[Jwk]) -> Result<Verified, String> {
     let field = |v: &Option<String>| -> Result<Vec<u8>, String> {
         crate::crypto::b64url_decode(v.as_deref().ok_or("incomplete JWK")?)
     };
-    match alg {
+    let verified = match alg {
         Alg::ES256 => {
-            use p256::ecdsa::signature::Verifier as _;
             let (x, y) = (field(&jwk.x)?, field(&jwk.y)?);
             if x.len() != 32 || y.len() != 32 {
                 return Err("bad EC key".into());
@@ -313,25 +412,20 @@ pub fn verify(token: &str, keys: &[Jwk]) -> Result<Verified, String> {
             sec1.push(0x04);
             sec1.extend_from_slice(&x);
             sec1.extend_from_slice(&y);
-            let key =
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| "bad EC key")?;
-            let sig =
-                p256::ecdsa::Signature::from_slice(&signature).map_err(|_| "bad signature")?;
-            key.verify(input.as_bytes(), &sig)
-                .map_err(|_| "signature does not verify")?;
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, sec1)
+                .verify(input.as_bytes(), &signature)
         }
-        Alg::RS256 => {
-            let n = rsa::BigUint::from_bytes_be(&field(&jwk.n)?);
-            let e = rsa::BigUint::from_bytes_be(&field(&jwk.e)?);
-            let key = rsa::RsaPublicKey::new(n, e).map_err(|_| "bad RSA key")?;
-            let rs = jwt_compact::alg::Rsa::rs256();
-            let sig = jwt_compact::alg::RsaSignature::try_from_slice(&signature)
-                .map_err(|_| "bad signature")?;
-            if !rs.verify_signature(&sig, &key, input.as_bytes()) {
-                return Err("signature does not verify".into());
-            }
+        Alg::RS256 => ring::signature::RsaPublicKeyComponents {
+            n: field(&jwk.n)?,
+            e: field(&jwk.e)?,
         }
-    }
+        .verify(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            input.as_bytes(),
+            &signature,
+        ),
+    };
+    verified.map_err(|_| "signature does not verify")?;
     let claims = serde_json::from_slice(&crate::crypto::b64url_decode(p)?)
         .map_err(|e| format!("claims: {e}"))?;
     Ok(Verified {
@@ -375,6 +469,75 @@ mod tests {
             jwk.y.unwrap()
         );
         assert_eq!(key.kid, b64url(&sha256(canonical.as_bytes())));
+    }
+
+    /// A compact JWS over `claims` signed by the software signer.
+    fn jws(key: &PrivateKey, claims: &str) -> String {
+        let header = format!(r#"{{"alg":"{}","kid":"{}"}}"#, key.alg, key.kid);
+        let input = format!(
+            "{}.{}",
+            b64url(header.as_bytes()),
+            b64url(claims.as_bytes())
+        );
+        let sig = software_sign(key, input.as_bytes()).unwrap();
+        format!("{input}.{}", b64url(&sig))
+    }
+
+    #[test]
+    fn issue12_es256_keys_are_stored_as_pkcs8_carrying_the_public_key() {
+        let (key, jwk) = PrivateKey::generate(Alg::ES256, &SeededRng::new(3)).unwrap();
+        assert!(!key.is_raw_scalar());
+        // ring's own PKCS#8 loader takes it as it is: no public-key derivation by us.
+        let rng = ring::rand::SystemRandom::new();
+        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            key.private_bytes(),
+            &rng,
+        )
+        .unwrap();
+        use ring::signature::KeyPair as _;
+        let point = pair.public_key().as_ref();
+        assert_eq!(b64url(&point[1..33]), jwk.x.clone().unwrap());
+        assert_eq!(b64url(&point[33..]), jwk.y.clone().unwrap());
+        let verified = verify(&jws(&key, r#"{"sub":"a"}"#), &[jwk]).unwrap();
+        assert_eq!(verified.claims["sub"], "a");
+        assert!(key.upgraded().unwrap().is_none());
+    }
+
+    #[test]
+    fn issue12_a_raw_scalar_key_stored_before_issue_12_still_signs_and_upgrades() {
+        let (key, jwk) = PrivateKey::generate(Alg::ES256, &SeededRng::new(4)).unwrap();
+        let KeyMaterial::Es256(k) = key.parse().unwrap() else {
+            panic!("ES256 key")
+        };
+        let legacy = PrivateKey::from_private_bytes(&key.kid, Alg::ES256, k.to_bytes().to_vec());
+        assert!(legacy.is_raw_scalar());
+        assert_eq!(legacy.public_jwk().unwrap(), jwk);
+        verify(
+            &jws(&legacy, r#"{"sub":"old"}"#),
+            std::slice::from_ref(&jwk),
+        )
+        .unwrap();
+
+        let upgraded = legacy
+            .upgraded()
+            .unwrap()
+            .expect("a raw scalar is upgraded");
+        assert!(!upgraded.is_raw_scalar());
+        assert_eq!(upgraded.private_bytes(), key.private_bytes());
+        verify(&jws(&upgraded, r#"{"sub":"new"}"#), &[jwk]).unwrap();
+    }
+
+    #[test]
+    fn issue12_rs256_signatures_verify_and_a_tampered_one_does_not() {
+        let (key, jwk) = PrivateKey::generate(Alg::RS256, &SeededRng::new(5)).unwrap();
+        let token = jws(&key, r#"{"sub":"r"}"#);
+        assert_eq!(
+            verify(&token, std::slice::from_ref(&jwk)).unwrap().alg,
+            Alg::RS256
+        );
+        let tampered = token.replacen(".ey", ".eX", 1);
+        assert!(verify(&tampered, &[jwk]).is_err());
     }
 
     #[test]

@@ -36,6 +36,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Installs what building and running the Workers needs; skips whatever is already there.
 pub fn install() -> anyhow::Result<()> {
     run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    crate::wasm_cc::install()?;
 
     if tool_version("worker-build").as_deref() != Some(WORKER_BUILD_VERSION) {
         run(Command::new("cargo").args([

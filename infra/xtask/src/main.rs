@@ -17,6 +17,7 @@ mod host;
 mod native;
 mod spin;
 mod test;
+mod wasm_cc;
 
 use std::net::SocketAddr;
 

@@ -26,9 +26,11 @@ const TARGET: &str = "wasm32-wasip2";
 /// First start compiles ~1-2 MB of wasm with Cranelift (cached afterwards).
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Adds the `wasm32-wasip2` target (a no-op when it is installed).
+/// Adds the `wasm32-wasip2` target and the C compiler ring needs for it (no-ops when they
+/// are installed).
 pub fn install() -> anyhow::Result<()> {
-    run(Command::new("rustup").args(["target", "add", TARGET]))
+    run(Command::new("rustup").args(["target", "add", TARGET]))?;
+    crate::wasm_cc::install()
 }
 
 /// Builds the components and the test host.

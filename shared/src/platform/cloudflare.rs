@@ -428,12 +428,20 @@ impl Ports for CloudflarePorts {
     /// Signs with WebCrypto (`crypto.subtle`, native code in workerd) instead of the software
     /// signer: an RS256 signature costs ~13 ms of CPU in pure-Rust wasm (TOOLCHAIN.md), over the
     /// Workers free plan's CPU budget on its own.
+    ///
+    /// WebCrypto stays the signer here: it is native code, while the wasm signer (ring) costs
+    /// ~0.6 ms per ES256 and ~14 ms per RS256 signature under wasmtime (`cargo xtask bench
+    /// sign`; not measured inside workerd). The wasm signer is the fallback should WebCrypto
+    /// refuse a key or fail.
     async fn sign(
         &self,
         key: &crate::jose::PrivateKey,
         signing_input: &[u8],
     ) -> Result<Vec<u8>, PortError> {
-        webcrypto::sign(key, signing_input).await
+        match webcrypto::sign(key, signing_input).await {
+            Ok(signature) => Ok(signature),
+            Err(_) => crate::jose::software_sign(key, signing_input),
+        }
     }
 
     /// The Workers Fetch API. Redirects are not followed: a mail API answers directly.
@@ -537,8 +545,9 @@ mod webcrypto {
     ) -> Result<JsValue, PortError> {
         let usages = Array::of1(&JsValue::from_str("sign"));
         let args = match key.alg {
-            // The ES256 private key is the raw scalar: import it as a JWK with its public point.
-            Alg::ES256 => {
+            // A P-256 key stored before issue 12 is the raw scalar: import it as a JWK with
+            // its public point (derived once per isolate, the import is cached).
+            Alg::ES256 if key.is_raw_scalar() => {
                 let public = key.public_jwk()?;
                 let jwk = object(&[
                     ("kty", "EC".into()),
@@ -549,8 +558,8 @@ mod webcrypto {
                 ])?;
                 Array::of5(&"jwk".into(), &jwk, import_alg, &JsValue::FALSE, &usages)
             }
-            // The RS256 private key is PKCS#8 DER.
-            Alg::RS256 => {
+            // Every other key is PKCS#8 DER (a P-256 one carries its public key).
+            Alg::ES256 | Alg::RS256 => {
                 let der = Uint8Array::from(key.private_bytes());
                 Array::of5(&"pkcs8".into(), &der, import_alg, &JsValue::FALSE, &usages)
             }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::jose::{KeyMaterial, PrivateKey};
+use crate::jose::{PrivateKey, Signer};
 use rusqlite::types::ValueRef;
 
 use crate::ports::{
@@ -200,54 +200,9 @@ pub struct NativePorts {
     pub credentials: NativeSql,
     pub kv: NativeKv,
     pub config: NativeConfig,
-    signers: RefCell<HashMap<String, Rc<NativeSigner>>>,
-}
-
-/// A key loaded into `ring` (native code, ~5x cheaper per ES256 signature than the software
-/// path), cached per thread by `kid`: a kid names exactly one key (RFC 7638 thumbprint), so a
-/// cached entry can never sign with stale material.
-enum NativeSigner {
-    Es256(ring::signature::EcdsaKeyPair),
-    Rs256(ring::signature::RsaKeyPair),
-}
-
-impl NativeSigner {
-    fn load(key: &PrivateKey) -> Result<NativeSigner, PortError> {
-        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RsaKeyPair};
-        let rejected =
-            |e: ring::error::KeyRejected| PortError::other(format!("key {}: {e}", key.kid));
-        match key.parse()? {
-            KeyMaterial::Es256(k) => {
-                let public = k.verifying_key().to_sec1_point(false);
-                EcdsaKeyPair::from_private_key_and_public_key(
-                    &ECDSA_P256_SHA256_FIXED_SIGNING,
-                    key.private_bytes(),
-                    public.as_bytes(),
-                    &ring::rand::SystemRandom::new(),
-                )
-                .map(NativeSigner::Es256)
-                .map_err(rejected)
-            }
-            KeyMaterial::Rs256(_) => RsaKeyPair::from_pkcs8(key.private_bytes())
-                .map(NativeSigner::Rs256)
-                .map_err(rejected),
-        }
-    }
-
-    fn sign(&self, input: &[u8]) -> Result<Vec<u8>, PortError> {
-        let rng = ring::rand::SystemRandom::new();
-        let failed = |_| PortError::other("signing failed");
-        match self {
-            // RFC 7518 §3.4: R || S, what ring's FIXED encoding produces.
-            NativeSigner::Es256(k) => Ok(k.sign(&rng, input).map_err(failed)?.as_ref().to_vec()),
-            NativeSigner::Rs256(k) => {
-                let mut sig = vec![0u8; k.public().modulus_len()];
-                k.sign(&ring::signature::RSA_PKCS1_SHA256, &rng, input, &mut sig)
-                    .map_err(failed)?;
-                Ok(sig)
-            }
-        }
-    }
+    /// Keys loaded into ring, cached per thread by `kid`: a kid names exactly one key (RFC 7638
+    /// thumbprint), so a cached entry can never sign with stale material.
+    signers: RefCell<HashMap<String, Rc<Signer>>>,
 }
 
 impl NativePorts {
@@ -308,7 +263,7 @@ impl Ports for NativePorts {
         let signer = match cached {
             Some(s) => s,
             None => {
-                let s = Rc::new(NativeSigner::load(key)?);
+                let s = Rc::new(Signer::load(key)?);
                 let mut signers = self.signers.borrow_mut();
                 // Keys rotate rarely; a bounded map keeps a long-running thread from growing.
                 if signers.len() >= 16 {
@@ -369,7 +324,7 @@ fn blocking_fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jose::Alg;
+    use crate::jose::{Alg, KeyMaterial};
     use crate::testing::SeededRng;
 
     fn ports() -> NativePorts {
@@ -398,10 +353,19 @@ mod tests {
     }
 
     #[test]
-    fn ring_rs256_signature_equals_the_software_one() {
-        // RSASSA-PKCS1-v1_5 is deterministic: both paths must produce the same bytes.
+    fn ring_rs256_signature_equals_the_rsa_crates() {
+        // RSASSA-PKCS1-v1_5 is deterministic: ring (cached per thread) and an independent
+        // implementation must produce the same bytes.
+        use sha2::Digest as _;
         let (key, _) = PrivateKey::generate(Alg::RS256, &SeededRng::new(10)).unwrap();
         let native = futures_executor::block_on(ports().sign(&key, b"input")).unwrap();
-        assert_eq!(native, crate::jose::software_sign(&key, b"input").unwrap());
+        let KeyMaterial::Rs256(k) = key.parse().unwrap() else {
+            panic!("RS256")
+        };
+        let digest = sha2::Sha256::digest(b"input");
+        let expected = k
+            .sign(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest)
+            .unwrap();
+        assert_eq!(native, expected);
     }
 }
