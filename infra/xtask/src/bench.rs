@@ -18,6 +18,7 @@
 
 mod load;
 mod report;
+mod sign;
 mod signin;
 
 use std::net::SocketAddr;
@@ -56,6 +57,15 @@ pub struct BenchArgs {
     /// `--seconds` each.
     #[arg(long, default_value_t = 4)]
     pub signin_workers: u32,
+    /// `sign`: the wasm signing micro-benchmark instead (fresh instance per iteration).
+    #[command(subcommand)]
+    pub what: Option<BenchWhat>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchWhat {
+    /// Each signer candidate in a fresh wasm instance per iteration (issue 12).
+    Sign(sign::SignArgs),
 }
 
 /// The bench client, created through the admin API on each host and configured in the peer.
@@ -67,6 +77,9 @@ const WARM_UP_SECONDS: u32 = 1;
 const EMPTY_WORKER_PATH: &str = "/__edgeid_bench_empty";
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(BenchWhat::Sign(sign)) = &args.what {
+        return sign::run_sign(sign);
+    }
     if args.seconds == 0 || args.concurrency == 0 || args.rounds == 0 {
         bail!("--seconds, --concurrency and --rounds must be at least 1");
     }
