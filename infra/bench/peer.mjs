@@ -20,8 +20,9 @@
 //   password (so the bench compares edgeid's sign-in "apart from argon2" with this);
 //   its access tokens stay opaque (in the in-memory adapter): oidc-provider's userinfo only
 //   accepts tokens issued for itself, not JWTs for a resource server;
-// - the JWKS publishes one ES256 and one RS256 key (the signing keys edgeid uses: one current
-//   key per algorithm);
+// - the JWKS publishes one ES256 and one RS256 key: the keys edgeid signs with (its current
+//   key per algorithm). edgeid's JWKS also pre-publishes the next key of each algorithm for
+//   rotation (4 keys after provisioning); the peer rotates nothing, so its document is smaller;
 // - storage: oidc-provider's own in-memory adapter (JWT access tokens are not stored at all)
 //   on an unbounded map with expiry instead of its default 1,000-entry LRU, which drops codes
 //   of a sign-in bench that runs hundreds of flows a second before they are redeemed.
@@ -37,6 +38,8 @@
 //   default (none); the token is signed with a `KeyObject` (Node's OpenSSL), not stored.
 // - the request carries what edgeid's does: `grant_type=client_credentials&scope=read` with
 //   HTTP Basic, nothing else.
+// - Node runs with its default flags (heap and GC tuning such as --max-semi-space-size showed
+//   no difference above this shared machine's noise).
 // - one Node process: Node runs JavaScript on one thread; a cluster would need a shared store
 //   for the sign-in flow's sessions and codes, which the in-memory adapter is not. edgeid's
 //   native host uses one thread per CPU; the report says so.

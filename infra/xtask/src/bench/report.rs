@@ -564,7 +564,7 @@ impl Report<'_> {
                  through a resource server (`resourceIndicators`, `accessTokenFormat: 'jwt'`); sign-ins \
                  through its development login (no password check), consent skipped for the bench \
                  client (`loadExistingGrant`), RS256 ID tokens, opaque access tokens for its userinfo; \
-                 JWKS with one ES256 and one RS256 key",
+                 JWKS with one ES256 and one RS256 key (edgeid's also lists the next key of each)",
                 peer_version(),
                 run_text(
                     &bench_dir().join("node_modules/.bin/node").to_string_lossy(),
