@@ -104,13 +104,30 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
 
+    // Variants with a build of their own (beyond their host's, built above).
+    let variants: Vec<Variant> = variants(&hosts);
+    if !args.no_build {
+        for v in &variants {
+            if let Some(build) = v.build
+                && built.contains(&v.host)
+                && let Err(e) = build()
+            {
+                eprintln!("xtask: building {} failed: {e:#}", v.label);
+                failures.push((v.label.into(), "build failed (its output is above)".into()));
+            }
+        }
+    }
+
     let started = Instant::now();
     let load_avg_start = load_average();
     println!("bench: starting the peer (oidc-provider)");
     let peer = start_peer(&args).context("starting the oidc-provider peer")?;
     let mut providers = Vec::new();
-    for v in variants(&hosts) {
-        if failures.iter().any(|(name, _)| name == v.host.name()) {
+    for v in variants {
+        if failures
+            .iter()
+            .any(|(name, _)| name == v.host.name() || name == v.label)
+        {
             continue;
         }
         println!("bench: starting {}", v.label);
@@ -214,6 +231,10 @@ struct Variant {
     env: &'static [(&'static str, &'static str)],
     /// How it ran and where it kept its state (the report's conditions).
     conditions: &'static str,
+    /// Builds this variant's artefacts after its host's build (`None`: the host's build is all).
+    build: Option<fn() -> anyhow::Result<()>>,
+    /// Starts it instead of `crate::start(host, ..)` (keys are provisioned after either).
+    start: Option<fn(&host::HostOptions) -> anyhow::Result<Running>>,
 }
 
 /// The variants of `hosts`, in report order.
@@ -226,6 +247,8 @@ fn variants(hosts: &[Host]) -> Vec<Variant> {
                 host: h,
                 kind: Kind::Native,
                 env: &[],
+                build: None,
+                start: None,
                 conditions: "the `edgeid` binary (cargo profile `native`: opt-level 3, thin LTO), \
                     one thread per CPU; SQLite file with `journal_mode=WAL`, `synchronous=NORMAL`",
             }),
@@ -234,6 +257,8 @@ fn variants(hosts: &[Host]) -> Vec<Variant> {
                 host: h,
                 kind: Kind::SpinWasip2,
                 env: &[],
+                build: None,
+                start: None,
                 conditions: "the WASIp2 components under `spin up`; Spin's default SQLite and \
                     key-value files",
             }),
@@ -243,6 +268,8 @@ fn variants(hosts: &[Host]) -> Vec<Variant> {
                     host: h,
                     kind: Kind::SpinWasip2,
                     env: &[],
+                    build: None,
+                    start: None,
                     conditions: "the WASIp2 components (spin-sdk 5.2) under the Spin-compatible \
                         test host (wasmtime, `tests/spin-host`), a fresh instance per request; \
                         Spin SQLite and key-value as SQLite files with `journal_mode=WAL`, \
@@ -253,24 +280,37 @@ fn variants(hosts: &[Host]) -> Vec<Variant> {
                     host: h,
                     kind: Kind::SpinWasip2,
                     env: &[("EDGEID_SPIN_HOST_SQLITE", "spin")],
+                    build: None,
+                    start: None,
                     conditions: "as `spin`, but the test host leaves `journal_mode` and \
                         `synchronous` alone (`EDGEID_SPIN_HOST_SQLITE=spin`), as `spin up` does: \
                         the journal mode the database file records, `synchronous=FULL`",
                 });
                 // WASIp3 (issue 12, item 4) — the one place to wire it: once the spin-sdk 7
-                // build can be built and started (`cargo xtask build --host spin --wasip3`),
-                // push its variant here, e.g.
-                //     Variant { label: "spin (WASIp3)", host: h, kind: Kind::SpinWasip3, .. }
-                // with whatever selects that build at start (an `env` entry, or a field that
-                // `Provider::start` hands to `crate::options`/`crate::start`). The report
-                // already checks `Kind::SpinWasip3` against its targets (≤ 250 µs CPU per
-                // client_credentials request, ≥ 1× the peer) and says "not measured" until then.
+                // build exists (`cargo xtask build --host spin --wasip3`), push
+                //     Variant {
+                //         label: "spin (WASIp3)",
+                //         host: h,
+                //         kind: Kind::SpinWasip3,
+                //         env: &[],
+                //         build: Some(/* what `build --host spin --wasip3` runs */),
+                //         start: Some(/* starts the test host on the WASIp3 manifest */),
+                //         conditions: "the WASIp3 components (spin-sdk 7) under the test host, \
+                //             instances reused as Spin ≥ 4.1 does (128 requests, 16 at once); \
+                //             SQLite as `spin`",
+                //     }
+                // (or select that build with an `env` entry, if the test host takes one). The
+                // report already checks `Kind::SpinWasip3` against its targets (≤ 250 µs CPU per
+                // client_credentials request, ≥ 1× the peer, sign-in apart from argon2 ≤ 8 ms)
+                // and says "not measured" until then.
             }
             Host::Cloudflare => out.push(Variant {
                 label: "cloudflare",
                 host: h,
                 kind: Kind::Workerd,
                 env: &[],
+                build: None,
+                start: None,
                 conditions: "the Workers in one Miniflare/workerd instance \
                     (`infra/cloudflare/runner.mjs`); D1 and KV persisted as local SQLite files by \
                     Miniflare (its settings); local workerd is capped by Miniflare's plumbing, so \
@@ -408,7 +448,15 @@ impl Provider {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        let running = crate::start(v.host, &opts)?;
+        let running = match v.start {
+            Some(start) => {
+                std::fs::create_dir_all(&opts.state_dir)?;
+                let running = start(&opts)?;
+                host::provision_keys(&running.base_url, &opts.admin_token)?;
+                running
+            }
+            None => crate::start(v.host, &opts)?,
+        };
         let server = running.child.id();
         let base = running.base_url.clone();
         create_client(&base, &opts.admin_token)?;
