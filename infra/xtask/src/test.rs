@@ -25,12 +25,21 @@ impl std::ops::AddAssign for Counts {
 const FUZZ_SMOKE_SECONDS: u64 = 5;
 
 pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    // Wall time per phase, printed with the summary: CI has a time budget (README).
+    let mut phases: Vec<(&str, std::time::Duration)> = Vec::new();
+    let mut mark = std::time::Instant::now();
+    let mut phase = |name: &'static str, phases: &mut Vec<(&str, std::time::Duration)>| {
+        phases.push((name, mark.elapsed()));
+        mark = std::time::Instant::now();
+    };
     if install {
         for h in hosts {
             crate::install(*h).with_context(|| format!("installing tools for {}", h.name()))?;
         }
         crate::browser::install().context("installing chromium and chromedriver")?;
     }
+    phase("install tools", &mut phases);
     let mut rows: Vec<(String, Counts)> = Vec::new();
 
     let unit = cargo_test(
@@ -50,6 +59,7 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
         &[],
     )?;
     rows.push(("unit + flow (core, cli, xtask, sidecar)".into(), unit));
+    phase("unit + flow tests", &mut phases);
     // Every fuzz target for a few seconds: a panic or a slow input on the seeds or nearby
     // fails here (`cargo xtask fuzz` runs them longer).
     let fuzzed = crate::fuzz::smoke(FUZZ_SMOKE_SECONDS)?;
@@ -62,7 +72,9 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
             failed,
         },
     ));
+    phase("fuzz smoke", &mut phases);
     crate::build(hosts)?;
+    phase("build hosts", &mut phases);
     if hosts.contains(&Host::Spin) {
         // After the build: the host's end-to-end tests run the real components.
         let c = cargo_test(&mut crate::spin::test_host_tests(), &[])?;
@@ -77,9 +89,11 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
             Counts { passed, failed },
         ));
     }
+    phase("spin host tests, deploy checks", &mut phases);
     // Build the suite once; each host run below only executes it.
     host::run(host::cargo("target").args(["test", "-p", "edgeid-suite", "--no-run"]))?;
     host::run(&mut crate::browser::cargo_test(&["--no-run"]))?;
+    phase("build suite", &mut phases);
 
     for h in hosts {
         let port = host::free_port()?;
@@ -125,6 +139,7 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
         }
         rows.push((format!("black-box suite on {}", h.name()), counts));
         rows.push((format!("browser tests on {}", h.name()), browser));
+        phase(h.name(), &mut phases);
     }
 
     let mut total = Counts::default();
@@ -135,6 +150,11 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
         total += *c;
     }
     println!("{} passed, {} failed", total.passed, total.failed);
+    println!();
+    for (name, took) in &phases {
+        println!("{name:<36} {:>5} s", took.as_secs());
+    }
+    println!("{:<36} {:>5} s", "total", started.elapsed().as_secs());
     if total.failed > 0 {
         anyhow::bail!("{} tests failed", total.failed);
     }
