@@ -122,6 +122,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let load_avg_start = load_average();
     println!("bench: starting the peer (oidc-provider)");
     let peer = start_peer(&args).context("starting the oidc-provider peer")?;
+    if let Some(e) = &peer.signin_error {
+        failures.push(("oidc-provider (peer)".into(), e.clone()));
+    }
     let mut providers = Vec::new();
     for v in variants {
         if failures
@@ -132,7 +135,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         println!("bench: starting {}", v.label);
         match Provider::start(&v, &args) {
-            Ok(p) => providers.push((v, p)),
+            Ok(p) => {
+                if let Some(e) = &p.signin_error {
+                    failures.push((v.label.to_owned(), e.clone()));
+                }
+                providers.push((v, p));
+            }
             Err(e) => {
                 eprintln!("xtask: starting {} failed: {e:#}", v.label);
                 failures.push((v.label.to_owned(), format!("{e:#}")));
@@ -418,6 +426,8 @@ struct Provider {
     empty_worker: Option<String>,
     /// Removed on drop (after the process is stopped).
     state: Option<PathBuf>,
+    /// Why its sign-ins are skipped.
+    signin_error: Option<String>,
 }
 
 impl Drop for Provider {
@@ -479,7 +489,7 @@ impl Provider {
         } else {
             Vec::new()
         };
-        let p = Provider {
+        let mut p = Provider {
             running: Some(running),
             base_url: base,
             server,
@@ -488,20 +498,29 @@ impl Provider {
             admin_token: Some(opts.admin_token.clone()),
             empty_worker,
             state: Some(state),
+            signin_error: None,
         };
         p.check()?;
         Ok(p)
     }
 
     /// A client_credentials token and, with accounts, one sign-in: fail before any round.
-    fn check(&self) -> anyhow::Result<()> {
+    /// A failed sign-in does not stop the rest: this provider's sign-ins are skipped and the
+    /// failure goes to `signin_error` (and the report).
+    fn check(&mut self) -> anyhow::Result<()> {
         let body = token_request(&self.urls.token)?;
         if !body["access_token"].is_string() {
             bail!("{} returned no access_token: {body}", self.urls.token);
         }
-        if !self.accounts.is_empty() {
-            let target = self.signin_target();
-            signin::check(&target).context("one sign-in before the rounds")?;
+        if !self.accounts.is_empty()
+            && let Err(e) = signin::check(&self.signin_target())
+        {
+            eprintln!(
+                "xtask: a sign-in on {} failed, skipping its sign-ins: {e:#}",
+                self.base_url
+            );
+            self.signin_error = Some(format!("sign-in: {e:#}"));
+            self.accounts.clear();
         }
         Ok(())
     }
@@ -651,7 +670,7 @@ fn start_peer(args: &BenchArgs) -> anyhow::Result<Provider> {
     .with_context(|| format!("peer log: {}", log_path.display()))?;
     let urls = Urls::read(&running.base_url)?;
     let workers = usize::try_from(args.signin_workers).unwrap_or(1);
-    let p = Provider {
+    let mut p = Provider {
         base_url: running.base_url.clone(),
         server: running.child.id(),
         running: Some(running),
@@ -664,6 +683,7 @@ fn start_peer(args: &BenchArgs) -> anyhow::Result<Provider> {
         admin_token: None,
         empty_worker: None,
         state: None,
+        signin_error: None,
     };
     p.check()
         .with_context(|| format!("peer log: {}", log_path.display()))?;

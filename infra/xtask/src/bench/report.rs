@@ -376,16 +376,7 @@ impl Report<'_> {
         }
         for (host, err) in self.failures {
             // The whole error went to stderr; the table keeps its gist.
-            rows.push(row([
-                host,
-                "(not measured)",
-                "",
-                "",
-                "",
-                "",
-                "",
-                &gist(err),
-            ]));
+            rows.push(row([host, "(failed)", "", "", "", "", "", &gist(err)]));
         }
         s.push_str(&table(&rows));
 
