@@ -721,12 +721,17 @@ pub async fn password_hash(
 pub async fn delete_credentials(credentials: &impl Sql, user_id: &str) -> Result<(), PortError> {
     ensure_credentials_schema(credentials).await?;
     credentials
-        .query(Statement::new(
-            "DELETE FROM password_credentials WHERE user_id = ?",
-            vec![user_id.into()],
-        ))
-        .await?;
-    Ok(())
+        .batch(vec![
+            Statement::new(
+                "DELETE FROM password_credentials WHERE user_id = ?",
+                vec![user_id.into()],
+            ),
+            Statement::new(
+                "DELETE FROM imported_passwords WHERE user_id = ?",
+                vec![user_id.into()],
+            ),
+        ])
+        .await
 }
 
 #[cfg(test)]

