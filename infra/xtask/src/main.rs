@@ -3,8 +3,9 @@
 //! - `cargo xtask up [--host native|spin|cloudflare] [--listen ADDR]`
 //! - `cargo xtask test` — installs what the tests need (idempotently), runs the unit and flow
 //!   tests, then the black-box suite against every host, and prints `N passed, N failed`.
-//! - `cargo xtask bench` — throughput, latency and size per host against the `oidc-provider`
-//!   peer.
+//! - `cargo xtask bench [--rounds N]` — throughput, server CPU per request and complete
+//!   sign-ins per host against the `oidc-provider` peer in alternating rounds (median and
+//!   spread), issue 12's targets, and wasm sizes.
 //! - `cargo xtask fuzz [--seconds N] [--target T]` — runs the libFuzzer targets in
 //!   `tests/fuzz` for N seconds each and prints the executions per target.
 
@@ -58,7 +59,7 @@ enum Command {
         #[arg(long)]
         no_install: bool,
     },
-    /// Measure throughput, latency and sizes against the oidc-provider peer.
+    /// Measure throughput, CPU per request, sign-ins and sizes against the oidc-provider peer.
     Bench(bench::BenchArgs),
     /// Deploy to your own account: `deploy cloudflare --issuer https://HOST` (see --help).
     Deploy(deploy::DeployArgs),
