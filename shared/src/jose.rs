@@ -346,10 +346,47 @@ impl Signer {
     }
 }
 
-/// The software signer: the default of [`Ports::sign`]. Loads the key and signs once, which is
-/// what a fresh wasm instance per request (Spin, WASIp2) can do.
+/// Keys this instance (thread) loaded into ring, newest last, at most [`LOADED_KEYS`]. An entry
+/// is reused only for the very same stored bytes, so it can never sign with other material than
+/// asked for. On a WASIp2 host (a fresh instance per request) it saves the second load of a
+/// request that signs twice with one key (an ES256 access token and ID token); where instances
+/// are reused (Spin's WASIp3 build) it saves loading on every request after the first.
+const LOADED_KEYS: usize = 4;
+
+type Loaded = (zeroize::Zeroizing<Vec<u8>>, std::rc::Rc<Signer>);
+
+thread_local! {
+    static LOADED: std::cell::RefCell<Vec<Loaded>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The software signer: the default of [`Ports::sign`] (Spin; the in-memory tests). Loads the
+/// key into ring unless this instance already did, then signs.
 pub fn software_sign(key: &PrivateKey, signing_input: &[u8]) -> Result<Vec<u8>, PortError> {
-    Signer::load(key)?.sign(signing_input)
+    use subtle::ConstantTimeEq as _;
+    let cached = LOADED.with(|l| {
+        l.borrow()
+            .iter()
+            .find(|(bytes, _)| bool::from(bytes.as_slice().ct_eq(key.private_bytes())))
+            .map(|(_, signer)| std::rc::Rc::clone(signer))
+    });
+    let signer = match cached {
+        Some(signer) => signer,
+        None => {
+            let signer = std::rc::Rc::new(Signer::load(key)?);
+            LOADED.with(|l| {
+                let mut l = l.borrow_mut();
+                if l.len() >= LOADED_KEYS {
+                    l.remove(0);
+                }
+                l.push((
+                    zeroize::Zeroizing::new(key.private_bytes().to_vec()),
+                    std::rc::Rc::clone(&signer),
+                ));
+            });
+            signer
+        }
+    };
+    signer.sign(signing_input)
 }
 
 /// Signs `claims` as a compact JWS (RFC 7515 §7.1) with header `alg`, `kid` and `typ`.
@@ -538,6 +575,30 @@ mod tests {
         );
         let tampered = token.replacen(".ey", ".eX", 1);
         assert!(verify(&tampered, &[jwk]).is_err());
+    }
+
+    #[test]
+    fn issue12_a_loaded_key_is_reused_only_for_the_same_stored_bytes() {
+        let (key, jwk) = PrivateKey::generate(Alg::ES256, &SeededRng::new(6)).unwrap();
+        verify(&jws(&key, "{}"), std::slice::from_ref(&jwk)).unwrap();
+        // Same kid, other bytes: loaded afresh (and refused), never served from the cache.
+        let corrupt = PrivateKey::from_private_bytes(&key.kid, Alg::ES256, vec![0; 40]);
+        assert!(software_sign(&corrupt, b"x").is_err());
+        let (other, other_jwk) = PrivateKey::generate(Alg::ES256, &SeededRng::new(7)).unwrap();
+        let renamed =
+            PrivateKey::from_private_bytes(&key.kid, Alg::ES256, other.private_bytes().to_vec());
+        let token = jws(&renamed, "{}");
+        assert!(verify(&token, std::slice::from_ref(&jwk)).is_err());
+        let other_jwk = Jwk {
+            kid: key.kid.clone(),
+            ..other_jwk
+        };
+        verify(&token, &[other_jwk]).unwrap();
+        // More keys than the cache holds still sign.
+        for seed in 10..16 {
+            let (k, j) = PrivateKey::generate(Alg::ES256, &SeededRng::new(seed)).unwrap();
+            verify(&jws(&k, "{}"), &[j]).unwrap();
+        }
     }
 
     #[test]
