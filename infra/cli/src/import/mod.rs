@@ -177,9 +177,26 @@ impl Summary {
             }
         }
         if !self.notes.is_empty() {
-            let _ = writeln!(out, "notes:");
+            // The same note for many records (a credential type the source has everywhere)
+            // is one line with its count.
+            let mut grouped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
             for (id, note) in &self.notes {
-                let _ = writeln!(out, "  {id}: {note}");
+                grouped.entry(note.as_str()).or_default().push(id.as_str());
+            }
+            let _ = writeln!(out, "notes:");
+            for (note, ids) in grouped {
+                if ids.len() <= 3 {
+                    for id in ids {
+                        let _ = writeln!(out, "  {id}: {note}");
+                    }
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "  {} records ({}, ...): {note}",
+                        ids.len(),
+                        ids[..3].join(", ")
+                    );
+                }
             }
         }
         if !self.links.is_empty() {
@@ -408,9 +425,22 @@ mod tests {
             });
         }
         s.refuse_locally("d", "no email");
+        for id in ["e", "f", "g", "h"] {
+            s.record(&RecordResult {
+                id: id.into(),
+                outcome: Outcome::Unchanged,
+                reason: None,
+                notes: vec!["passkeys are not imported".into()],
+                link: None,
+            });
+        }
         let text = s.render("users", false);
         assert!(text.contains("created                    2"), "{text}");
-        assert!(text.contains("unchanged                  1"), "{text}");
+        assert!(text.contains("unchanged                  5"), "{text}");
+        assert!(
+            text.contains("  4 records (e, f, g, ...): passkeys are not imported"),
+            "{text}"
+        );
         assert!(text.contains("refused                    1"), "{text}");
         assert!(text.contains("  d: no email"), "{text}");
         assert!(s.render("users", true).contains("would be created"));
