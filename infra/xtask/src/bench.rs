@@ -180,7 +180,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 (one(&peer, "oidc-provider (peer)"), b)
             };
             match (peer_m, ours_m) {
-                (Ok(peer), Ok(ours)) => result.pairs.push(Pair { peer, ours }),
+                (Ok(peer), Ok(ours)) => result.pairs.push(Pair {
+                    round: round + 1,
+                    peer_first,
+                    peer,
+                    ours,
+                }),
                 (Err(e), _) | (_, Err(e)) => {
                     eprintln!("xtask: round {} of {} failed: {e:#}", round + 1, v.label);
                     failures.push((v.label.to_owned(), format!("round {}: {e:#}", round + 1)));
@@ -402,6 +407,10 @@ struct Measurement {
 
 /// The peer and a host measured back to back in one round.
 struct Pair {
+    /// 1-based.
+    round: u32,
+    /// Whether the peer was measured before the host.
+    peer_first: bool,
     peer: Measurement,
     ours: Measurement,
 }

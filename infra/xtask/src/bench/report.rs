@@ -512,6 +512,58 @@ impl Report<'_> {
         }
         s.push_str(&table(&size_rows));
 
+        // Every round's own figures, for whoever doubts a median.
+        let _ = writeln!(s, "\n### Each round\n");
+        let mut round_rows = vec![row([
+            "pair",
+            "round",
+            "measured",
+            "client_credentials req/s",
+            "CPU/req",
+            "discovery req/s",
+            "JWKS req/s",
+            "sign-ins",
+            "complete sign-in CPU",
+            "argon2id",
+        ])];
+        for r in self.results {
+            for pair in &r.pairs {
+                let order = if pair.peer_first {
+                    [(true, true), (false, false)]
+                } else {
+                    [(false, true), (true, false)]
+                };
+                for (peer, first) in order {
+                    let m = if peer { &pair.peer } else { &pair.ours };
+                    let load = |e| Figures::load(m, e);
+                    let cc = load(Endpoint::ClientCredentials);
+                    let signin = m.signin.as_ref().and_then(|s| s.as_ref().ok());
+                    round_rows.push(row([
+                        r.variant.label,
+                        &pair.round.to_string(),
+                        &format!(
+                            "{} ({})",
+                            if peer { "the peer" } else { "edgeid" },
+                            if first { "first" } else { "second" }
+                        ),
+                        &cc.map_or_else(|| "-".into(), |l| rps(l.rps)),
+                        &cc.and_then(|l| cpu_us(l.cpu))
+                            .map_or_else(|| "-".into(), micros),
+                        &load(Endpoint::Discovery).map_or_else(|| "-".into(), |l| rps(l.rps)),
+                        &load(Endpoint::Jwks).map_or_else(|| "-".into(), |l| rps(l.rps)),
+                        &signin.map_or_else(|| "-".into(), |s| s.login.count.to_string()),
+                        &signin
+                            .and_then(|s| cpu_us(s.complete()))
+                            .map_or_else(|| "-".into(), micros),
+                        &signin
+                            .and_then(|s| cpu_us(s.argon2))
+                            .map_or_else(|| "-".into(), micros),
+                    ]));
+                }
+            }
+        }
+        s.push_str(&table(&round_rows));
+
         let a = self.args;
         let _ = writeln!(s, "\n### Conditions\n");
         let mut notes = vec![
