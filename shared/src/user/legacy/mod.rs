@@ -13,7 +13,8 @@
 //! or more memory than the host has. Kratos' own bounds (`hash/hash_limits.go`) allow an
 //! argon2 of 1 GiB × 10 passes or 10 million PBKDF2 rounds; edgeid verifies what real Kratos
 //! deployments write (argon2id 128 MiB, bcrypt cost 12, PBKDF2 up to OWASP's figures, scrypt
-//! N=2^14..2^17) and reports more than that as unverifiable.
+//! N=2^14..2^17, SHA-crypt up to a million rounds) and reports more than that as
+//! unverifiable.
 
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
@@ -22,6 +23,7 @@ use base64::engine::general_purpose::{
 };
 use subtle::ConstantTimeEq as _;
 
+mod crypt;
 mod digest;
 
 use digest::Digest;
@@ -243,6 +245,15 @@ enum Kind {
         salt: Vec<u8>,
         hash: Vec<u8>,
     },
+    /// crypt(3) MD5 (`$1$`): the encoded hash.
+    Md5Crypt { salt: Vec<u8>, hash: String },
+    /// crypt(3) SHA-256 / SHA-512 (`$5$`, `$6$`): the encoded hash.
+    ShaCrypt {
+        sha512: bool,
+        rounds: u32,
+        salt: Vec<u8>,
+        hash: String,
+    },
     /// Base64 of the lower-case hex of HMAC(key, password).
     Hmac {
         digest: Digest,
@@ -280,11 +291,49 @@ pub fn parse(hash: &str) -> Result<LegacyHash, Unverifiable> {
     let malformed = |why| Unverifiable::Malformed(scheme, why);
     let over = |why: String| Unverifiable::OverCost(scheme, why);
     let kind = match scheme {
-        Scheme::Md5Crypt | Scheme::Sha256Crypt | Scheme::Sha512Crypt => {
-            return Err(Unverifiable::Unsupported(
-                scheme,
-                "crypt(3) hashes are not verified by edgeid yet",
-            ));
+        Scheme::Md5Crypt => {
+            let parts: Vec<&str> = hash.split('$').collect();
+            let [_, _, salt, digest] = parts[..] else {
+                return Err(malformed("expected $md5-crypt$<salt>$<hash>"));
+            };
+            if digest.len() != 22 || !digest.bytes().all(is_crypt64) {
+                return Err(malformed("hash must be 22 characters of crypt base64"));
+            }
+            Kind::Md5Crypt {
+                salt: salt.as_bytes().to_vec(),
+                hash: digest.to_owned(),
+            }
+        }
+        Scheme::Sha256Crypt | Scheme::Sha512Crypt => {
+            let sha512 = scheme == Scheme::Sha512Crypt;
+            let parts: Vec<&str> = hash.split('$').collect();
+            let (rounds, salt, digest) = match parts[..] {
+                [_, _, salt, digest] => (5000, salt, digest),
+                [_, _, rounds, salt, digest] => {
+                    let r = rounds
+                        .strip_prefix("rounds=")
+                        .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|r| r.parse::<u32>().ok())
+                        .ok_or_else(|| malformed("expected rounds=<n>"))?;
+                    (r, salt, digest)
+                }
+                _ => return Err(malformed("expected [rounds=<n>$]<salt>$<hash>")),
+            };
+            let len = if sha512 { 86 } else { 43 };
+            if digest.len() != len || !digest.bytes().all(is_crypt64) {
+                return Err(malformed("hash is not crypt base64 of the digest's length"));
+            }
+            if rounds > MAX_SHA_CRYPT_ROUNDS {
+                return Err(over(format!(
+                    "{rounds} rounds is over {MAX_SHA_CRYPT_ROUNDS}"
+                )));
+            }
+            Kind::ShaCrypt {
+                sha512,
+                rounds,
+                salt: salt.as_bytes().to_vec(),
+                hash: digest.to_owned(),
+            }
         }
         Scheme::Argon2id | Scheme::Argon2i => {
             let parts: Vec<&str> = hash.split('$').collect();
@@ -739,6 +788,16 @@ impl LegacyHash {
                 };
                 ct_eq(&computed, hash)
             }
+            Kind::Md5Crypt { salt, hash } => {
+                ct_eq(crypt::md5_crypt(password, salt).as_bytes(), hash.as_bytes())
+            }
+            Kind::ShaCrypt {
+                sha512,
+                rounds,
+                salt,
+                hash,
+            } => crypt::sha_crypt(password, salt, *rounds, *sha512)
+                .is_some_and(|c| ct_eq(c.as_bytes(), hash.as_bytes())),
             Kind::Hmac {
                 digest,
                 hex_mac,
@@ -769,6 +828,11 @@ fn fill_template(template: &[u8], salt: &[u8], password: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// crypt(3)'s base64 alphabet `./0-9A-Za-z`.
+fn is_crypt64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'.' || b == b'/'
 }
 
 /// Equal length and equal bytes, the bytes compared in constant time (the length of a stored

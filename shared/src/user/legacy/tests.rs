@@ -124,6 +124,20 @@ fn issue10_kratos_test_vectors_of_every_family() {
             "$hmac-md5$ZmU4Njk3Zjc0MmQwODA0MDVkMTI3MGU2MTYzMzE2Zjk=$MTIzNDU=",
             "test",
         ),
+        ("$md5-crypt$TVEiiKNb$SN6/pUaRQS/E8Jh46As2C/", "test"),
+        (
+            "$sha256-crypt$rounds=535000$05R.9KB6UC2kLI3w$Q/zslzx./JjkAVPTwp6th7nW5l7JU91Gte/UmIh.U78",
+            "test",
+        ),
+        (
+            "$sha512-crypt$rounds=656000$3LVbIAVxR//cRajw$uuNasMW.RYxlGzIRFU1Was70BPSa933AjxhZIGJdJBOlqJAHlgqa0yuiuq5JHF/ryNGryJkj87G9i3G2HPSXg1",
+            "test",
+        ),
+        // `openssl passwd -5 -salt 05R.9KB6UC2kLI3w test` (the default 5,000 rounds).
+        (
+            "$sha256-crypt$05R.9KB6UC2kLI3w$v5M0yzcMti57WJPl8ZyLdaXwogPHG4KQl1uI26XBIQD",
+            "test",
+        ),
     ] {
         let h = parse(stored).unwrap_or_else(|e| panic!("{stored}: {e}"));
         assert!(h.verify(password.as_bytes()), "{stored}");
@@ -158,6 +172,7 @@ fn issue10_over_cost_hashes_are_refused_before_any_work() {
         "$2a$31$o6hx.Wog/wvFSkT/Bp/6DOxCtLRTDj7lm9on9suF/WaCGNVHbkfL6".to_owned(),
         format!("$pbkdf2-sha512$i=10000000,l=64${salt}${key}"),
         format!("$pbkdf2-sha256$i=1300001,l=32${salt}${key}"),
+        "$sha512-crypt$rounds=1000001$3LVbIAVxR//cRajw$uuNasMW.RYxlGzIRFU1Was70BPSa933AjxhZIGJdJBOlqJAHlgqa0yuiuq5JHF/ryNGryJkj87G9i3G2HPSXg1".to_owned(),
         "$scrypt$ln=131072,r=8,p=10$2npRo7P03Mt8keSoMbyD/tKFWyUzjiQf2svUaNDSrhA=$MiCzNcIplSMqSBrm4HckjYqYhaVPPjTARTzwB1cVNYE=".to_owned(),
     ] {
         let started = std::time::Instant::now();
@@ -219,8 +234,12 @@ fn issue10_malformed_and_unknown_hashes_are_refused_cleanly() {
         "$md5$!!",
         "$hmac-sha3$ZmU4$MTIz",
         "$hmac-md5$ZmU4Njk3Zjc0MmQwODA0MDVkMTI3MGU2MTYzMzE2Zjk=",
-        "$md5-crypt$TVEiiKNb$SN6/pUaRQS/E8Jh46As2C/",
+        "$md5-crypt$TVEiiKNb$SN6/pUaRQS/E8Jh46As2C",
+        "$md5-crypt$TVEiiKNb$SN6/pUaRQS/E8Jh46As2C!",
+        "$md5-crypt$TVEiiKNb",
         "$sha512-crypt$rounds=656000$3LVbIAVxR//cRajw$uuNa",
+        "$sha256-crypt$rounds=$05R.9KB6UC2kLI3w$Q/zslzx./JjkAVPTwp6th7nW5l7JU91Gte/UmIh.U78",
+        "$sha256-crypt$rounds=99999999999$05R.9KB6UC2kLI3w$Q/zslzx./JjkAVPTwp6th7nW5l7JU91Gte/UmIh.U78",
         long.as_str(),
         "\u{0}\u{ffff}$argon2id$\u{1F600}",
     ] {
@@ -243,6 +262,11 @@ fn issue10_mutated_hashes_never_panic() {
     hashes.push("$firescrypt$ln=14,r=8,p=1$sPtDhWcd1MfdAw==$xbSo$Bw==$YE0d".into());
     hashes.push("$hmac-sha512$ZmU4Njk3Zjc0MmQwODA0MDVkMTI3MGU2MTYzMzE2Zjk=$MTIzNDU=".into());
     hashes.push("$md5$pf=e1NBTFR9e1BBU1NXT1JEfQ==$MTIz$q+RdKCgc+ipCAcm5ChQwlQ==".into());
+    hashes.push("$md5-crypt$TVEiiKNb$SN6/pUaRQS/E8Jh46As2C/".into());
+    hashes.push(
+        "$sha256-crypt$rounds=535000$05R.9KB6UC2kLI3w$Q/zslzx./JjkAVPTwp6th7nW5l7JU91Gte/UmIh.U78"
+            .into(),
+    );
     let replacements = [b'$', b',', b'=', b'0', b'9', b'A', b'/', b'+', b'.', 0xff];
     for h in &hashes {
         let bytes = h.as_bytes();
