@@ -90,6 +90,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     install_hey()?;
     npm_install_peer()?;
+    let run_started = std::time::SystemTime::now();
     let mut built = Vec::new();
     let mut failures: Vec<(String, String)> = Vec::new();
     if !args.no_build {
@@ -196,7 +197,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     drop(providers);
     drop(peer);
     results.retain(|r| !r.pairs.is_empty());
-    let sizes = sizes(&built);
+    let sizes = sizes(run_started);
 
     let report = Report {
         args: &args,

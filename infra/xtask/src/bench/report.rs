@@ -14,28 +14,31 @@ use super::signin::SignIn;
 use super::{
     BenchArgs, Endpoint, Kind, Measurement, TOKEN_BODY, VariantResult, WARM_UP_SECONDS, bench_dir,
 };
-use crate::host::{self, Host};
+use crate::host;
 
 const MIB: u64 = 1024 * 1024;
 
 pub(super) struct Size {
     function: String,
-    host: Host,
+    /// `spin`, `spin (WASIp3)` or `cloudflare`.
+    build: &'static str,
     file: PathBuf,
     raw: u64,
     gzipped: u64,
-    /// Built by this run (else left from an earlier build).
+    /// Written since `since` (this run's builds), else left from an earlier build.
     fresh: bool,
 }
 
-/// Each function's Spin component and Cloudflare Worker wasm, wherever they were built.
-pub(super) fn sizes(built: &[Host]) -> Vec<Size> {
+/// Each function's Spin component (both builds) and Cloudflare Worker wasm, wherever they were
+/// built; `fresh` when the file was written after `since`.
+pub(super) fn sizes(since: std::time::SystemTime) -> Vec<Size> {
     let root = host::repo_root();
     let mut out = Vec::new();
     for function in function_names(&root) {
-        let spin = root
-            .join("target/wasm32-wasip2/release")
-            .join(format!("edgeid_{function}.wasm"));
+        let file_name = format!("edgeid_{function}.wasm");
+        let spin = root.join("target/wasm32-wasip2/release").join(&file_name);
+        // Where `cargo xtask build --host spin --wasip3` puts the WASIp3 build.
+        let spin3 = root.join("target/spin-wasip3").join(&file_name);
         let fdir = root.join("functions").join(&function);
         let cloudflare = [fdir.join("build"), fdir.join("build").join("worker")]
             .into_iter()
@@ -43,15 +46,19 @@ pub(super) fn sizes(built: &[Host]) -> Vec<Size> {
             .flatten()
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| p.extension().is_some_and(|x| x == "wasm"));
-        for (h, file) in [(Host::Spin, Some(spin)), (Host::Cloudflare, cloudflare)] {
+        for (build, file) in [
+            ("spin", Some(spin)),
+            ("spin (WASIp3)", Some(spin3)),
+            ("cloudflare", cloudflare),
+        ] {
             let Some(file) = file.filter(|f| f.is_file()) else {
                 continue;
             };
             if let (Ok(meta), Ok(gzipped)) = (std::fs::metadata(&file), gzipped_len(&file)) {
-                let fresh = built.contains(&h);
+                let fresh = meta.modified().is_ok_and(|m| m >= since);
                 out.push(Size {
                     function: function.clone(),
-                    host: h,
+                    build,
                     raw: meta.len(),
                     gzipped,
                     file,
@@ -490,7 +497,7 @@ impl Report<'_> {
             let rel = z.file.strip_prefix(host::repo_root()).unwrap_or(&z.file);
             size_rows.push(row([
                 &z.function,
-                z.host.name(),
+                z.build,
                 &kib(z.raw),
                 &kib(z.gzipped),
                 &format!("≤ {}", kib(size_target(&z.function))),
