@@ -359,12 +359,25 @@ impl WorkersKv {
     }
 }
 
+/// An isolate serves many requests, so stale-tolerant cache reads are memoized in it for a
+/// few seconds ([`super::memo`]): a warm token request then costs one KV read (the client's
+/// lock marker) instead of three.
 impl Kv for WorkersKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-        self.store()?.get(key).bytes().await.map_err(kv_err)
+        let memoizable = super::memo::memoizable(key);
+        let now = unix_now();
+        if memoizable && let Some(value) = super::memo::get(key, now) {
+            return Ok(value);
+        }
+        let value = self.store()?.get(key).bytes().await.map_err(kv_err)?;
+        if memoizable {
+            super::memo::put(key, now, value.as_deref());
+        }
+        Ok(value)
     }
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        super::memo::forget(key);
         self.store()?
             .put_bytes(key, value)
             .map_err(kv_err)?
@@ -374,6 +387,7 @@ impl Kv for WorkersKv {
     }
 
     async fn delete(&self, key: &str) -> Result<(), PortError> {
+        super::memo::forget(key);
         self.store()?.delete(key).await.map_err(kv_err)
     }
 }
@@ -386,8 +400,12 @@ impl Clock for CloudflarePorts {
     /// Workers freeze `Date.now()` during synchronous execution (a timing side-channel
     /// defence); it still advances between requests and across I/O, which is all `now` needs.
     fn now(&self) -> UnixTime {
-        i64::try_from(worker::Date::now().as_millis() / 1000).unwrap_or(i64::MAX)
+        unix_now()
     }
+}
+
+fn unix_now() -> UnixTime {
+    i64::try_from(worker::Date::now().as_millis() / 1000).unwrap_or(i64::MAX)
 }
 
 impl Rng for CloudflarePorts {

@@ -5,6 +5,8 @@
 pub(crate) mod busy;
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
+#[cfg(any(test, feature = "cloudflare"))]
+pub mod memo;
 #[cfg(feature = "native")]
 pub mod native;
 #[cfg(feature = "spin")]
