@@ -359,9 +359,9 @@ impl WorkersKv {
     }
 }
 
-/// An isolate serves many requests, so stale-tolerant cache reads are memoized in it for a
-/// few seconds ([`super::memo`]): a warm token request then costs one KV read (the client's
-/// lock marker) instead of three.
+/// An isolate serves many requests, so the signing-key and JWKS cache reads are memoized in
+/// it for a few seconds ([`super::memo`]): a warm token request then costs two KV reads (the
+/// client's lock marker and record) instead of three.
 impl Kv for WorkersKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         let memoizable = super::memo::memoizable(key);

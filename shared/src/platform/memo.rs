@@ -3,13 +3,14 @@
 //! keys, client records for a few seconds) are allowed, bounded in memory, and never hold
 //! state that must be strongly consistent".
 //!
-//! Only the KV caches the core already treats as stale-tolerant are memoized: client records
-//! (`client:v1:`), the current signing key (`signing-key:current:`), the JWKS (`jwks:`). Each
-//! of these is itself a cache of SQL whose staleness the core bounds (see `keys.rs`,
-//! `client.rs`); the memo adds at most [`TTL`] seconds on top for the instance that holds it.
-//! Lock markers, counters and anything single-use are never memoized: a memoized "not locked"
-//! would let guesses through a lockout. A write or delete through the same instance forgets
-//! the entry at once.
+//! Only the KV caches whose staleness the core already allows for are memoized: the current
+//! signing key (`signing-key:current:`; a retired key stays published long enough, see
+//! `keys.rs`) and the JWKS (`jwks:`; `next` keys are published a rotation ahead). The memo
+//! adds at most [`TTL`] seconds for the instance that holds it. Client records are not
+//! memoized: a deleted client or a changed secret must stop working as soon as the admin
+//! function has invalidated the KV entry. Lock markers, counters and anything single-use are
+//! never memoized either: a memoized "not locked" would let guesses through a lockout. A write
+//! or delete through the same instance forgets the entry at once.
 
 use std::cell::RefCell;
 
@@ -22,7 +23,7 @@ const MAX_ENTRIES: usize = 64;
 /// Values larger than this are not memoized.
 const MAX_VALUE_BYTES: usize = 16 * 1024;
 /// The KV key prefixes that may be memoized (stale-tolerant caches only).
-const PREFIXES: [&str; 3] = ["client:v1:", "signing-key:current:", "jwks:"];
+const PREFIXES: [&str; 2] = ["signing-key:current:", "jwks:"];
 
 struct Entry {
     key: String,
@@ -79,11 +80,11 @@ mod tests {
 
     #[test]
     fn issue12_memo_serves_only_stale_tolerant_keys_for_a_few_seconds() {
-        put("client:v1:a", 100, Some(b"x"));
-        assert_eq!(get("client:v1:a", 104), Some(Some(b"x".to_vec())));
-        assert_eq!(get("client:v1:a", 105), None, "expired after TTL");
+        put("signing-key:current:a", 100, Some(b"x"));
+        assert_eq!(get("signing-key:current:a", 104), Some(Some(b"x".to_vec())));
+        assert_eq!(get("signing-key:current:a", 105), None, "expired after TTL");
         assert_eq!(
-            get("client:v1:a", 99),
+            get("signing-key:current:a", 99),
             None,
             "a clock going back is not trusted"
         );
@@ -100,21 +101,25 @@ mod tests {
         forget("jwks:v1");
         assert_eq!(get("jwks:v1", 101), None);
 
-        put("client:v1:big", 100, Some(&vec![0u8; MAX_VALUE_BYTES + 1]));
-        assert_eq!(get("client:v1:big", 100), None);
+        put(
+            "signing-key:current:big",
+            100,
+            Some(&vec![0u8; MAX_VALUE_BYTES + 1]),
+        );
+        assert_eq!(get("signing-key:current:big", 100), None);
     }
 
     #[test]
     fn issue12_memo_is_bounded() {
         for i in 0..(MAX_ENTRIES + 10) {
-            put(&format!("client:v1:{i}"), 200, Some(b"v"));
+            put(&format!("signing-key:current:{i}"), 200, Some(b"v"));
         }
         assert!(MEMO.with_borrow(Vec::len) <= MAX_ENTRIES);
         assert_eq!(
-            get("client:v1:0", 200),
+            get("signing-key:current:0", 200),
             None,
             "the oldest entries went first"
         );
-        assert!(get(&format!("client:v1:{}", MAX_ENTRIES + 9), 200).is_some());
+        assert!(get(&format!("signing-key:current:{}", MAX_ENTRIES + 9), 200).is_some());
     }
 }
