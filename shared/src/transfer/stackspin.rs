@@ -116,6 +116,9 @@ pub async fn import<P: Ports>(ports: &P, body: StackspinImport) -> Result<Respon
 
     // Apps first: a role is written only on an app that is (or will be) there.
     let mut slug_of: HashMap<i64, String> = HashMap::new();
+    // One client signs in for one app (the `apps_client` index): a second app of this
+    // request naming the same client would fail the whole batch.
+    let mut claimed: HashMap<String, String> = HashMap::new();
     for a in &body.app {
         let existing = app::load(sql, &a.slug).await?;
         let client_id = match (&client_of, &existing) {
@@ -162,6 +165,20 @@ pub async fn import<P: Ports>(ports: &P, body: StackspinImport) -> Result<Respon
                 continue;
             }
         };
+        if let Some(other) = claimed.get(&wanted.client_id)
+            && *other != wanted.slug
+        {
+            report.push(Item::refused(
+                "app",
+                &a.slug,
+                format!(
+                    "client {} already signs in for app {other}",
+                    wanted.client_id
+                ),
+            ));
+            continue;
+        }
+        claimed.insert(wanted.client_id.clone(), wanted.slug.clone());
         if let Some(other) = app::for_client(sql, &wanted.client_id).await?
             && other.slug != wanted.slug
         {

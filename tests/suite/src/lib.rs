@@ -15,6 +15,9 @@ pub mod second_factor;
 pub use oidc::*;
 
 pub fn base() -> String {
+    if ON_TARGET.get() {
+        return target_base().expect("on_target needs TARGET_BASE_URL");
+    }
     std::env::var("BASE_URL")
         .expect("BASE_URL is not set: run the suite through `cargo xtask test`")
         .trim_end_matches('/')
@@ -22,7 +25,41 @@ pub fn base() -> String {
 }
 
 pub fn admin_token() -> String {
+    if ON_TARGET.get()
+        && let Ok(t) = std::env::var("TARGET_EDGEID_ADMIN_TOKEN")
+    {
+        return t;
+    }
     std::env::var("EDGEID_ADMIN_TOKEN").expect("EDGEID_ADMIN_TOKEN is not set")
+}
+
+thread_local! {
+    /// Whether this test thread talks to the second host ([`on_target`]).
+    static ON_TARGET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The second host of a two-host test (issue 10's round trip: export from `BASE_URL`, import
+/// into `TARGET_BASE_URL`), when one is given.
+pub fn target_base() -> Option<String> {
+    std::env::var("TARGET_BASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|u| u.trim_end_matches('/').to_owned())
+}
+
+/// Runs `f` with every helper of this crate talking to `TARGET_BASE_URL` (admin token
+/// `TARGET_EDGEID_ADMIN_TOKEN`, else `EDGEID_ADMIN_TOKEN`) instead of `BASE_URL`. Per test
+/// thread, so tests running beside it are not affected.
+pub fn on_target<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            ON_TARGET.set(false);
+        }
+    }
+    ON_TARGET.set(true);
+    let _reset = Reset;
+    f()
 }
 
 fn agent() -> &'static ureq::Agent {

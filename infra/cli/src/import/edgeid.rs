@@ -79,11 +79,13 @@ pub fn run(admin: &Admin, args: EdgeidArgs) -> anyhow::Result<()> {
         }
         let s = importer.finish()?;
         println!(
-            "  {name:<24} {:>7} created {:>7} updated {:>7} unchanged {:>5} refused",
+            "  {name:<24} {:>7} created {:>7} updated {:>7} unchanged {:>5} refused  \
+             {:>8.1} rows/s",
             s.count(super::Outcome::Created),
             s.count(super::Outcome::Updated),
             s.count(super::Outcome::Unchanged),
             s.count(super::Outcome::Refused),
+            s.rate(),
         );
         merge(&mut all, s, name);
     }

@@ -95,6 +95,15 @@ pub(super) const TABLES: &[Table] = &[
         pk: 2,
         secret_only: true,
     },
+    // Where an imported password came from (`edgeid import kratos`): keeps a re-run of that
+    // import on the new host `unchanged`.
+    Table {
+        name: "imported_passwords",
+        db: Db::Credentials,
+        columns: &["user_id:t", "source_sha256:t", "imported_at:i"],
+        pk: 1,
+        secret_only: false,
+    },
     Table {
         name: "clients",
         db: Db::Main,
