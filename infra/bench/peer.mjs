@@ -27,7 +27,8 @@
 //   on an unbounded map with expiry instead of its default 1,000-entry LRU, which drops codes
 //   of a sign-in bench that runs hundreds of flows a second before they are redeemed.
 //
-// Checked in oidc-provider 9.13.3 (lib/) and koa 3 for speed:
+// Checked in oidc-provider 9.13.3 (the version pinned in package.json and installed; the newest
+// release, `npm view oidc-provider dist-tags` on 2026-12-02) and koa 3, for speed:
 // - NODE_ENV=production: oidc-provider 9 never reads NODE_ENV; koa only copies it to `app.env`
 //   (which nothing on these paths reads). It is set anyway, as a production deployment would.
 //   `DEBUG` is unset (the `debug` package logs nothing), no event listeners are attached.
