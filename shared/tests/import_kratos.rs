@@ -343,3 +343,31 @@ fn issue10_a_changed_source_updates_and_refusals_name_their_reason() {
     );
     assert_eq!(resp.status(), 401);
 }
+
+/// The upgrade at sign-in is one conditional statement: a hash that changed since it was read
+/// (a reset, an admin's set-password between the check and the write) is left alone.
+#[test]
+fn issue10_the_upgrade_never_overwrites_a_hash_changed_meanwhile() {
+    let (host, _) = setup(json!({"skip_consent": true}));
+    let _ = import(&host, &records(), false);
+    let jan = "a60af083-a7ef-450c-b687-10d09ecc411c";
+    let legacy = stored_hash(&host, jan).unwrap();
+    let upgrade = |old: &str| {
+        block_on(edgeid::user::upgrade_password(
+            &host.credentials,
+            jan,
+            old,
+            "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdG5ld3NhbHQ$AAAA",
+            host.clock.get(),
+        ))
+        .unwrap()
+    };
+    assert!(!upgrade("$2a$12$not-what-is-stored"));
+    assert_eq!(stored_hash(&host, jan).unwrap(), legacy);
+    assert!(upgrade(&legacy));
+    assert!(stored_hash(&host, jan).unwrap().starts_with("$argon2id$"));
+    assert!(
+        !upgrade(&legacy),
+        "a second upgrade from the same hash finds nothing to replace"
+    );
+}
