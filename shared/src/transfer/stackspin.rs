@@ -269,12 +269,6 @@ pub async fn import<P: Ports>(ports: &P, body: StackspinImport) -> Result<Respon
             };
             let id = format!("{user}/{slug}");
             let mut item = Item::new("roles", id, Outcome::Unchanged);
-            if want.is_empty() {
-                item.notes.push("no access".into());
-            } else {
-                item.notes
-                    .push(want.iter().cloned().collect::<Vec<_>>().join(", "));
-            }
             if want != have {
                 item.outcome = if have.is_empty() {
                     Outcome::Created
