@@ -27,6 +27,7 @@ pub const TARGETS: &[(&str, usize)] = &[
     ("sealed", 8 * 1024),
     ("redirect_uri", 8 * 1024),
     ("admin_json", 16 * 1024),
+    ("legacy_hash", 2 * 1024),
 ];
 
 /// One input must finish within this (libFuzzer `-timeout`): a slow input is a finding.
