@@ -59,9 +59,28 @@ pub fn run(admin: &Admin, args: EdgeidArgs) -> anyhow::Result<()> {
             ", made without secrets"
         }
     );
+    // The tables this host knows (its head lists them; the head itself holds no secret).
+    let known = admin.call("GET", "/export?include_secrets=true", None)?["tables"].clone();
     for t in tables.iter().filter(|t| wanted(&args.tables, t)) {
         let name = t["name"].as_str().context("a table without a name")?;
         let rows = t["rows"].as_array().cloned().unwrap_or_default();
+        if !known
+            .as_array()
+            .is_some_and(|k| k.iter().any(|k| k == name))
+        {
+            println!(
+                "  {name:<24} skipped: this host does not know the table ({} rows not imported)",
+                rows.len()
+            );
+            all.refuse_locally(
+                name,
+                &format!(
+                    "{} rows not imported: this host does not know the table (an older edgeid?)",
+                    rows.len()
+                ),
+            );
+            continue;
+        }
         let mut importer = Importer::new(admin, "/import/edgeid", "rows", name, &args.common)
             .with_field("format", "edgeid-export".into())
             .with_field("version", 1.into())
