@@ -526,7 +526,20 @@ fn issue10_export_then_import_moves_a_deployment_tokens_passwords_and_secrets_ke
 
 #[test]
 fn issue10_export_serves_secrets_only_when_asked_and_a_different_kek_refuses_sealed_rows() {
-    let (a, _) = setup(json!({}));
+    let (a, sub) = setup(json!({}));
+    // Alice has an authenticator app.
+    let secret = *b"twenty-byte-secret!!";
+    assert!(
+        block_on(edgeid::totp::enroll(
+            &a,
+            &sub,
+            &secret,
+            1,
+            &[],
+            1_700_000_000
+        ))
+        .unwrap()
+    );
     // Admin token only.
     let resp = send(&a, "GET", "/admin/export?include_secrets=true", &[], "");
     assert_eq!(resp.status(), 401);
@@ -571,8 +584,28 @@ fn issue10_export_serves_secrets_only_when_asked_and_a_different_kek_refuses_sea
     );
     assert_eq!(r["refused"], 4, "{r}");
 
-    // A host with another key-encryption key cannot open the sealed keys: refused, not stored.
+    // With the same key-encryption key the TOTP secret moves and opens.
     let (_, tables) = export_all(&a);
+    let rows = |name: &str| tables.iter().find(|(t, _)| t == name).unwrap().1.clone();
+    let same = other_host(11);
+    for t in ["users", "user_factors", "totp_credentials"] {
+        let r = import(
+            &same,
+            "edgeid",
+            json!({"format": "edgeid-export", "version": 1, "table": t, "rows": rows(t)}),
+        );
+        assert_eq!(
+            (r["created"].as_u64(), r["refused"].as_u64()),
+            (Some(1), Some(0)),
+            "{t}: {r}"
+        );
+    }
+    let moved = block_on(edgeid::totp::load(&same, &sub)).unwrap().unwrap();
+    assert_eq!(moved.secret, secret);
+    assert!(block_on(edgeid::totp::enrolled(&same.sql, &sub)).unwrap());
+
+    // A host with another key-encryption key cannot open the sealed keys or TOTP secrets:
+    // refused, not stored.
     let mut c = block_on(MemoryHost::new());
     c.vars.insert("key_encryption_key".into(), b64(&[9u8; 32]));
     let keys_rows = &tables.iter().find(|(t, _)| t == "signing_keys").unwrap().1;
@@ -582,6 +615,19 @@ fn issue10_export_serves_secrets_only_when_asked_and_a_different_kek_refuses_sea
         json!({"format": "edgeid-export", "version": 1, "table": "signing_keys", "rows": keys_rows}),
     );
     assert_eq!(r["refused"], 4, "{r}");
+    import(
+        &c,
+        "edgeid",
+        json!({"format": "edgeid-export", "version": 1, "table": "users", "rows": rows("users")}),
+    );
+    let totp = import(
+        &c,
+        "edgeid",
+        json!({"format": "edgeid-export", "version": 1, "table": "totp_credentials",
+               "rows": rows("totp_credentials")}),
+    );
+    assert_eq!(totp["refused"], 1, "{totp}");
+    assert!(block_on(edgeid::totp::load(&c, &sub)).unwrap().is_none());
     assert!(
         r["results"][0]["reason"]
             .to_string()
