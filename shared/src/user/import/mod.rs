@@ -43,8 +43,9 @@ use write::{welcome, write};
 /// The most records one request takes.
 pub const MAX_BATCH: usize = 500;
 
-/// The request body.
-#[derive(Debug, Deserialize)]
+/// The request body. (No `Debug`: records carry password hashes and TOTP secrets, which must
+/// never reach a log.)
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
     /// Decide and answer, write nothing.
@@ -66,8 +67,8 @@ pub enum Welcome {
     Send,
 }
 
-/// One user as the source has it.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// One user as the source has it (no `Debug`, as for [`Batch`]).
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     /// The source's id, kept as the edgeid user id and so as `sub` (OIDC Core §2: "locally
