@@ -2,7 +2,10 @@
 //! Spin component on `wasm32-wasip2`, Cloudflare Worker on `wasm32-unknown-unknown`.
 
 // The SDK macros expand to `unsafe` export glue inside these modules; no unsafe code of ours.
-#[cfg(target_os = "wasi")]
+#[cfg(all(target_os = "wasi", feature = "wasip2", feature = "wasip3"))]
+compile_error!("the two Spin builds exclude each other: --no-default-features --features wasip3");
+
+#[cfg(all(target_os = "wasi", feature = "wasip2", not(feature = "wasip3")))]
 #[allow(unsafe_code)]
 mod spin {
     #[spin_sdk::http_component]
@@ -12,6 +15,12 @@ mod spin {
         edgeid::platform::spin::handle(edgeid::Function::Discovery, req, edgeid::discovery::handle)
             .await
     }
+}
+
+#[cfg(all(target_os = "wasi", feature = "wasip3"))]
+#[allow(unsafe_code)]
+mod spin3 {
+    edgeid::spin3_http_handler!(edgeid::Function::Discovery, edgeid::discovery::handle);
 }
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]

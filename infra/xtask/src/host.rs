@@ -42,6 +42,8 @@ pub struct HostOptions {
     /// Extra environment for the host's process (e.g. the bench's
     /// `EDGEID_SPIN_HOST_SQLITE=spin` for the Spin test host).
     pub env: Vec<(String, String)>,
+    /// Spin only: serve the WASIp3 build (`build --host spin --wasip3`) instead of spin.toml's.
+    pub spin_wasip3: bool,
 }
 
 /// A started host: the process (killed on drop) and its base URL.

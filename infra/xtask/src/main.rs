@@ -44,11 +44,18 @@ enum Command {
         /// Where the host keeps its state (default: .edgeid/<host> in the repository).
         #[arg(long)]
         state_dir: Option<std::path::PathBuf>,
+        /// Spin: serve the WASIp3 build (spin-sdk 7, reused instances) instead of the default.
+        #[arg(long)]
+        wasip3: bool,
     },
     /// Build every artefact (native binary, Spin components, Workers).
     Build {
         #[arg(long, value_enum)]
         host: Vec<Host>,
+        /// Spin: the WASIp3 build instead (spin-sdk 7, `wasi:http@0.3.0`, for Spin >= 4.1) into
+        /// target/spin-wasip3/ with its manifest.
+        #[arg(long)]
+        wasip3: bool,
     },
     /// Install what the tests need, then run all tests on all hosts.
     Test {
@@ -58,6 +65,9 @@ enum Command {
         /// Skip installing tools (they must already be present).
         #[arg(long)]
         no_install: bool,
+        /// With the Spin host: also run the suite against the WASIp3 build.
+        #[arg(long)]
+        wasip3: bool,
     },
     /// Measure throughput, CPU per request, sign-ins and sizes against the oidc-provider peer.
     Bench(bench::BenchArgs),
@@ -74,19 +84,32 @@ fn main() -> std::process::ExitCode {
             host,
             listen,
             state_dir,
-        } => up(host, listen, state_dir),
-        Command::Build { host } => build(&if host.is_empty() {
-            Host::ALL.to_vec()
-        } else {
-            host
-        }),
-        Command::Test { host, no_install } => test::run(
+            wasip3,
+        } => up(host, listen, state_dir, wasip3),
+        Command::Build { host, wasip3 } => {
+            let hosts = if host.is_empty() {
+                Host::ALL.to_vec()
+            } else {
+                host
+            };
+            if wasip3 {
+                build_wasip3(&hosts)
+            } else {
+                build(&hosts)
+            }
+        }
+        Command::Test {
+            host,
+            no_install,
+            wasip3,
+        } => test::run(
             &if host.is_empty() {
                 Host::ALL.to_vec()
             } else {
                 host
             },
             !no_install,
+            wasip3,
         ),
         Command::Bench(args) => bench::run(args),
         Command::Deploy(args) => deploy::run(args),
@@ -120,6 +143,14 @@ pub fn build(hosts: &[Host]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `build --wasip3`: the WASIp3 build exists only for Spin.
+fn build_wasip3(hosts: &[Host]) -> anyhow::Result<()> {
+    if hosts != [Host::Spin] {
+        anyhow::bail!("--wasip3 is a Spin build: use `build --host spin --wasip3`");
+    }
+    spin::build_wasip3()
+}
+
 /// Starts `host`, waits until it answers, and provisions signing keys when it has none.
 pub fn start(host: Host, opts: &HostOptions) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&opts.state_dir)?;
@@ -144,15 +175,26 @@ pub fn options(listen: SocketAddr, state_dir: std::path::PathBuf) -> HostOptions
             .unwrap_or_else(|| host::random_token(32)),
         state_dir,
         env: Vec::new(),
+        spin_wasip3: false,
     }
 }
 
-fn up(host: Host, listen: SocketAddr, state_dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+fn up(
+    host: Host,
+    listen: SocketAddr,
+    state_dir: Option<std::path::PathBuf>,
+    wasip3: bool,
+) -> anyhow::Result<()> {
     install(host)?;
-    build(&[host])?;
+    if wasip3 {
+        build_wasip3(&[host])?;
+    } else {
+        build(&[host])?;
+    }
     let state_dir =
         state_dir.unwrap_or_else(|| host::repo_root().join(".edgeid").join(host.name()));
     let mut opts = options(listen, state_dir);
+    opts.spin_wasip3 = wasip3;
     // Secrets stay the same across restarts on the same state (unless given in the
     // environment): sealed keys must keep opening, and the admin token keeps working.
     let given = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());

@@ -24,7 +24,9 @@ impl std::ops::AddAssign for Counts {
 /// cached).
 const FUZZ_SMOKE_SECONDS: u64 = 5;
 
-pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
+/// `wasip3`: with the Spin host, the suite runs a second time on the WASIp3 build (built
+/// here too), served with Spin's instance reuse by the test host.
+pub fn run(hosts: &[Host], install: bool, wasip3: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     // Wall time per phase, printed with the summary: CI has a time budget (README).
     let mut phases: Vec<(&str, std::time::Duration)> = Vec::new();
@@ -74,6 +76,10 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
     ));
     phase("fuzz smoke", &mut phases);
     crate::build(hosts)?;
+    let wasip3 = wasip3 && hosts.contains(&Host::Spin);
+    if wasip3 {
+        crate::spin::build_wasip3()?;
+    }
     phase("build hosts", &mut phases);
     if hosts.contains(&Host::Spin) {
         // After the build: the host's end-to-end tests run the real components.
@@ -95,15 +101,29 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
     host::run(&mut crate::browser::cargo_test(&["--no-run"]))?;
     phase("build suite", &mut phases);
 
-    for h in hosts {
+    let mut runs: Vec<(Host, bool)> = hosts.iter().map(|h| (*h, false)).collect();
+    if wasip3 {
+        runs.push((Host::Spin, true));
+    }
+    for (h, p3) in &runs {
+        let name = if *p3 {
+            format!("{} (wasip3)", h.name())
+        } else {
+            h.name().to_owned()
+        };
         let port = host::free_port()?;
-        let state =
-            std::env::temp_dir().join(format!("edgeid-test-{}-{}", h.name(), std::process::id()));
+        let state = std::env::temp_dir().join(format!(
+            "edgeid-test-{}{}-{}",
+            h.name(),
+            if *p3 { "-wasip3" } else { "" },
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&state);
-        let opts = crate::options(
+        let mut opts = crate::options(
             std::net::SocketAddr::from(([127, 0, 0, 1], port)),
             state.clone(),
         );
+        opts.spin_wasip3 = *p3;
         let (counts, browser) = match crate::start(*h, &opts) {
             Ok(running) => {
                 let env = [
@@ -120,7 +140,7 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
                 (c, b)
             }
             Err(e) => {
-                eprintln!("xtask: {} host failed to start: {e:#}", h.name());
+                eprintln!("xtask: {name} host failed to start: {e:#}");
                 let failed = Counts {
                     passed: 0,
                     failed: 1,
@@ -137,8 +157,8 @@ pub fn run(hosts: &[Host], install: bool) -> anyhow::Result<()> {
                 state.display()
             );
         }
-        rows.push((format!("black-box suite on {}", h.name()), counts));
-        rows.push((format!("browser tests on {}", h.name()), browser));
+        rows.push((format!("black-box suite on {name}"), counts));
+        rows.push((format!("browser tests on {name}"), browser));
         phase(h.name(), &mut phases);
     }
 

@@ -103,6 +103,38 @@ pub struct SqlConn {
     conn: Option<Connection>,
 }
 
+impl KvStore {
+    pub(crate) fn new(label: String) -> KvStore {
+        KvStore { label }
+    }
+
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+impl SqlConn {
+    pub(crate) fn new(db: Arc<Db>, conn: Connection) -> SqlConn {
+        SqlConn {
+            db,
+            conn: Some(conn),
+        }
+    }
+
+    /// The connection, for one statement; `None` while another statement holds it.
+    pub(crate) fn take_conn(&mut self) -> Option<Connection> {
+        self.conn.take()
+    }
+
+    pub(crate) fn put_conn(&mut self, conn: Connection) {
+        self.conn = Some(conn);
+    }
+
+    pub(crate) fn conn_ref(&self) -> Option<&Connection> {
+        self.conn.as_ref()
+    }
+}
+
 impl Drop for SqlConn {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use edgeid_spin_host::server::{Host, Options};
+use edgeid_spin_host::server::{Host, Options, Reuse};
 
 /// Serve a Spin application (spin_manifest_version = 2) over HTTP, like `spin up`.
 #[derive(Debug, Parser)]
@@ -28,6 +28,15 @@ struct Args {
     /// Spin runtime config: `[sqlite_database.<label>]` tables (type "spin", a file path).
     #[arg(long)]
     runtime_config_file: Option<PathBuf>,
+    /// Requests one WASIp3 instance serves before it is retired (Spin's default).
+    #[arg(long, default_value_t = 128)]
+    max_instance_reuse_count: usize,
+    /// Requests one WASIp3 instance serves at once (Spin's default).
+    #[arg(long, default_value_t = 16)]
+    max_instance_concurrent_reuse_count: usize,
+    /// Milliseconds an idle WASIp3 instance is kept for the next request (Spin: 1 s).
+    #[arg(long, default_value_t = 1000)]
+    idle_instance_timeout_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +47,11 @@ fn main() -> anyhow::Result<()> {
         state_dir: args.state_dir,
         sqlite: args.sqlite,
         runtime_config: args.runtime_config_file,
+        reuse: Reuse {
+            max_instance_reuse_count: args.max_instance_reuse_count,
+            max_instance_concurrent_reuse_count: args.max_instance_concurrent_reuse_count,
+            idle_instance_timeout: std::time::Duration::from_millis(args.idle_instance_timeout_ms),
+        },
     };
     let host = Host::new(&opts, |name| std::env::var(name).ok())?;
     tokio::runtime::Builder::new_multi_thread()

@@ -1,6 +1,10 @@
 //! Compiling the components, and serving HTTP the way Spin's HTTP trigger does: route by the
-//! manifest, add the `spin-*` request headers, instantiate the component fresh for each
-//! request and call its `wasi:http/incoming-handler`.
+//! manifest, add the `spin-*` request headers, and call the component's handler — a WASIp2
+//! component (`wasi:http/incoming-handler@0.2`) in a fresh instance for each request, a WASIp3
+//! one (`wasi:http/handler@0.3.0`, spin-sdk 7) in reused instances, with Spin 4.1's defaults:
+//! up to 128 requests per instance, 16 at once, an idle instance dropped after 1 s
+//! (spinframework/spin `crates/trigger-http/src/{lib,server}.rs`; the same
+//! `wasmtime_wasi_http::handler::ProxyHandler` does the scheduling).
 //!
 //! A component that traps, never answers or runs too long costs its own request a 500; it
 //! never takes the host down.
@@ -9,7 +13,10 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -21,20 +28,31 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreContextMut,
+};
 use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::handler::{
+    HandlerState, Instance, Proxy, ProxyHandler, ShouldAccept, WorkerExpiration, WorkerState,
+    WorkerStatus,
+};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView as _};
 
 use crate::host::{Ctx, DenyOutbound, Grants, SpinImports, Stores};
+use crate::host3::{Spin3, SpinImportsP3};
 use crate::manifest::App;
 use crate::runtime_config::RuntimeConfig;
 use crate::store::{Db, open_key_value};
 
-/// Instances alive at once. Sizes the pooling allocator; requests beyond it wait for a slot.
+/// Requests served at once; requests beyond it wait for a slot.
 const MAX_INSTANCES: u32 = 128;
+/// Instances the pooling allocator holds: every in-flight WASIp2 request has one, and reused
+/// WASIp3 instances stay alive while idle (up to the idle timeout), so twice the requests.
+const POOL_INSTANCES: u32 = 2 * MAX_INSTANCES;
 /// Linear memory one instance may grow to (argon2id at m=19456 KiB needs ~20 MiB).
 const MAX_MEMORY: usize = 256 << 20;
 /// A guest's whole budget for one request, body included; past it the guest is dropped (a 500
@@ -53,6 +71,30 @@ pub struct Options {
     pub sqlite: Vec<String>,
     /// `--runtime-config-file`: where SQLite labels other than `default` live.
     pub runtime_config: Option<PathBuf>,
+    /// How WASIp3 instances are reused (Spin's `--max-instance-reuse-count` and friends).
+    pub reuse: Reuse,
+}
+
+/// Instance reuse for WASIp3 components, as Spin's HTTP trigger configures it. WASIp2
+/// components ignore it (a fresh instance per request, as under Spin).
+#[derive(Debug, Clone, Copy)]
+pub struct Reuse {
+    /// Requests one instance serves before it is retired (Spin's default: 128).
+    pub max_instance_reuse_count: usize,
+    /// Requests one instance serves at once (Spin's default: 16).
+    pub max_instance_concurrent_reuse_count: usize,
+    /// How long an idle instance is kept for the next request (Spin's default: 1 s).
+    pub idle_instance_timeout: Duration,
+}
+
+impl Default for Reuse {
+    fn default() -> Self {
+        Reuse {
+            max_instance_reuse_count: 128,
+            max_instance_concurrent_reuse_count: 16,
+            idle_instance_timeout: Duration::from_secs(1),
+        }
+    }
 }
 
 /// A loaded application, ready to serve.
@@ -65,10 +107,49 @@ pub struct Host {
 }
 
 struct Loaded {
-    pre: ProxyPre<Ctx>,
+    handler: Handler,
+    env: Arc<GuestEnv>,
+}
+
+/// How a component is called: its `wasi:http` world decides, as in Spin's
+/// `HandlerType::from_instance_pre`.
+enum Handler {
+    /// `wasi:http/incoming-handler@0.2`: a fresh instance per request.
+    P2(ProxyPre<Ctx>),
+    /// `wasi:http/handler@0.3.0`: reused instances.
+    P3(ProxyHandler<P3Instances>),
+}
+
+/// What every instance of one component starts with.
+struct GuestEnv {
     grants: Arc<Grants>,
     environment: Vec<(String, String)>,
     stores: Arc<Stores>,
+}
+
+impl GuestEnv {
+    /// A store for one instance: its own WASI context and resource table, the component's
+    /// grants, the shared databases. Guests yield to tokio every epoch tick.
+    fn store(&self, engine: &Engine) -> Store<Ctx> {
+        let wasi = WasiCtx::builder()
+            .inherit_stdout()
+            .inherit_stderr()
+            .envs(&self.environment)
+            .build();
+        let mut store = Store::new(
+            engine,
+            Ctx {
+                wasi,
+                http: WasiHttpCtx::new(),
+                table: ResourceTable::new(),
+                hooks: DenyOutbound,
+                grants: Arc::clone(&self.grants),
+                stores: Arc::clone(&self.stores),
+            },
+        );
+        store.epoch_deadline_async_yield_and_update(1);
+        store
+    }
 }
 
 impl Host {
@@ -98,6 +179,11 @@ impl Host {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_err)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow_err)?;
         SpinImports::add_to_linker::<_, HasSelf<Ctx>>(&mut linker, |c| c).map_err(anyhow_err)?;
+        // A spin-sdk 7 component imports WASI 0.3 and the Spin 3.x interfaces, and still
+        // WASI 0.2 from Rust's std on wasm32-wasip2 (so both are linked, as Spin links them).
+        wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(anyhow_err)?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(anyhow_err)?;
+        SpinImportsP3::add_to_linker::<_, Spin3>(&mut linker, |c| c).map_err(anyhow_err)?;
 
         // Compile on separate threads: each component is an independent Cranelift job.
         let compiled: Vec<(String, anyhow::Result<Component>)> = std::thread::scope(|s| {
@@ -125,12 +211,9 @@ impl Host {
             let spec = &app.components[&id];
             let pre = linker
                 .instantiate_pre(&component)
-                .and_then(ProxyPre::new)
                 .map_err(anyhow_err)
                 .with_context(|| {
-                    format!(
-                        "component {id:?} imports something this host does not provide, or does not export wasi:http/incoming-handler@0.2"
-                    )
+                    format!("component {id:?} imports something this host does not provide")
                 })?;
             let grants = Grants {
                 component: id.clone(),
@@ -143,15 +226,26 @@ impl Host {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            components.insert(
-                id,
-                Loaded {
+            let env = Arc::new(GuestEnv {
+                grants: Arc::new(grants),
+                environment,
+                stores: Arc::clone(&stores),
+            });
+            let handler = match ServicePre::new(pre.clone()) {
+                Ok(pre) => Handler::P3(ProxyHandler::new(P3Instances {
                     pre,
-                    grants: Arc::new(grants),
-                    environment,
-                    stores: Arc::clone(&stores),
-                },
-            );
+                    env: Arc::clone(&env),
+                    reuse: opts.reuse,
+                    component: id.clone(),
+                    next_instance: AtomicU64::new(0),
+                })),
+                Err(_) => Handler::P2(ProxyPre::new(pre).map_err(anyhow_err).with_context(|| {
+                    format!(
+                        "component {id:?} exports neither wasi:http/incoming-handler@0.2 nor wasi:http/handler@0.3.0"
+                    )
+                })?),
+            };
+            components.insert(id, Loaded { handler, env });
         }
 
         Ok(Host {
@@ -300,33 +394,137 @@ impl Host {
         let req = Request::from_parts(parts, body);
 
         let _slot = self.slots.acquire().await?;
-        run_guest(loaded, req).await
+        match &loaded.handler {
+            Handler::P2(pre) => run_guest(pre, &loaded.env, req).await,
+            Handler::P3(handler) => {
+                let req = req.map(|body| body.map_err(Into::into).boxed_unsync());
+                handler
+                    .handle((), req)
+                    .await
+                    .map_err(|e| anyhow_err(e).context("component failed"))
+            }
+        }
+    }
+}
+
+/// The reused instances of one WASIp3 component ([`ProxyHandler`] schedules requests onto
+/// them).
+struct P3Instances {
+    pre: ServicePre<Ctx>,
+    env: Arc<GuestEnv>,
+    reuse: Reuse,
+    component: String,
+    next_instance: AtomicU64,
+}
+
+impl HandlerState for P3Instances {
+    type StoreData = Ctx;
+    type WorkerExpiration = P3Expiration;
+    type WorkerState = P3Worker;
+
+    async fn instantiate(&self) -> wasmtime::Result<Instance<Ctx, P3Expiration, P3Worker>> {
+        let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
+        if std::env::var_os("EDGEID_SPIN_HOST_LOG_REQUESTS").is_some() {
+            eprintln!("{}: new instance #{id}", self.component);
+        }
+        let mut store = self.env.store(self.pre.engine());
+        let service = self.pre.instantiate_async(&mut store).await?;
+        Ok(Instance {
+            store,
+            proxy: Proxy::P3(service),
+            view: |ctx: &mut Ctx| ctx.http(),
+            expiration: P3Expiration {
+                idle_timeout: self.reuse.idle_instance_timeout,
+                sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
+            },
+            state: P3Worker {
+                max_reuse: self.reuse.max_instance_reuse_count.max(1),
+                max_concurrent: self.reuse.max_instance_concurrent_reuse_count.max(1),
+            },
+        })
+    }
+}
+
+/// When one instance is retired: after `max_instance_reuse_count` requests, and never serving
+/// more than `max_instance_concurrent_reuse_count` at once (Spin's `HttpWorkerState`).
+struct P3Worker {
+    max_reuse: usize,
+    max_concurrent: usize,
+}
+
+impl WorkerState for P3Worker {
+    type StoreData = Ctx;
+    type RequestData = ();
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if total >= self.max_reuse {
+            ShouldAccept::Never
+        } else if concurrent >= self.max_concurrent {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    /// A request that has not answered within [`REQUEST_TIMEOUT`] expires (a 500), and the
+    /// instance takes no new ones.
+    fn on_request_start(
+        &self,
+        _store: StoreContextMut<'_, Ctx>,
+        _data: (),
+        _task: wasmtime::component::GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
+        Box::pin(tokio::time::sleep(REQUEST_TIMEOUT))
+    }
+
+    fn drop(&self, store: Store<Ctx>, result: wasmtime::Result<()>) {
+        if let Err(e) = result {
+            eprintln!("instance retired after an error: {e:?}");
+        }
+        drop(store);
+    }
+}
+
+/// Retires an idle instance after the idle timeout, and a busy one whose newest request has
+/// run for [`REQUEST_TIMEOUT`] (the second line of defence `ProxyHandler` asks for, polled
+/// outside the guest's event loop). Spin's `HttpWorkerExpiration`.
+struct P3Expiration {
+    idle_timeout: Duration,
+    /// Boxed so the expiration is `Unpin` (no pin projection needed).
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl WorkerExpiration for P3Expiration {
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
+        let me = self.get_mut();
+        let timeout = match status {
+            WorkerStatus::Idle => me.idle_timeout,
+            WorkerStatus::Requests | WorkerStatus::PostReturn => REQUEST_TIMEOUT,
+        };
+        let Some(deadline) = start.checked_add(timeout) else {
+            return Poll::Pending;
+        };
+        let deadline = tokio::time::Instant::from_std(deadline);
+        if me.sleep.deadline() != deadline {
+            me.sleep.as_mut().reset(deadline);
+        }
+        me.sleep.as_mut().poll(cx)
     }
 }
 
 /// Instantiates the component for one request and waits for the response head. The guest
 /// keeps running in its own task while the body streams.
 async fn run_guest(
-    loaded: &Loaded,
+    pre: &ProxyPre<Ctx>,
+    env: &GuestEnv,
     req: Request<Incoming>,
 ) -> anyhow::Result<Response<HyperOutgoingBody>> {
-    let wasi = WasiCtx::builder()
-        .inherit_stdout()
-        .inherit_stderr()
-        .envs(&loaded.environment)
-        .build();
-    let mut store = Store::new(
-        loaded.pre.engine(),
-        Ctx {
-            wasi,
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            hooks: DenyOutbound,
-            grants: Arc::clone(&loaded.grants),
-            stores: Arc::clone(&loaded.stores),
-        },
-    );
-    store.epoch_deadline_async_yield_and_update(1);
+    let mut store = env.store(pre.engine());
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let req = store
@@ -339,7 +537,7 @@ async fn run_guest(
         .http()
         .new_response_outparam(sender)
         .map_err(anyhow_err)?;
-    let pre = loaded.pre.clone();
+    let pre = pre.clone();
     // The deadline wraps the guest itself: when it passes, the future holding the `Store` is
     // dropped, which stops the guest (it yields every epoch tick) and frees its instance.
     let task = tokio::spawn(tokio::time::timeout(REQUEST_TIMEOUT, async move {
@@ -365,11 +563,11 @@ async fn run_guest(
 
 fn engine() -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(MAX_INSTANCES)
-        .total_core_instances(MAX_INSTANCES * 8)
-        .total_memories(MAX_INSTANCES * 2)
-        .total_tables(MAX_INSTANCES * 4)
-        .total_stacks(MAX_INSTANCES)
+    pool.total_component_instances(POOL_INSTANCES)
+        .total_core_instances(POOL_INSTANCES * 8)
+        .total_memories(POOL_INSTANCES * 2)
+        .total_tables(POOL_INSTANCES * 4)
+        .total_stacks(POOL_INSTANCES)
         .max_memory_size(MAX_MEMORY);
     let mut config = Config::new();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
