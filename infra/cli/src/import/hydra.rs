@@ -233,6 +233,71 @@ mod tests {
         std::fs::read_to_string(path).unwrap()
     }
 
+    /// A stand-in for Hydra's admin API: two pages, the first naming the second in its
+    /// `Link` header (Hydra v2 token paging); every request line is recorded.
+    fn fake_hydra() -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(2) {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                }
+                let second = line.contains("page_token=");
+                tx.send(line).unwrap();
+                let (body, link) = if second {
+                    (r#"[{"client_id": "b"}]"#, String::new())
+                } else {
+                    (
+                        r#"[{"client_id": "a"}]"#,
+                        format!(
+                            "Link: <http://{addr}/admin/clients?page_size=1&page_token=t2>; rel=\"next\"\r\n"
+                        ),
+                    )
+                };
+                write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{link}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
+            }
+        });
+        (format!("http://{addr}"), rx)
+    }
+
+    #[test]
+    fn issue10_hydra_admin_api_pages_follow_the_link_header() {
+        let (url, requests) = fake_hydra();
+        let mut pages = Pages::new(&url, Some("tok")).unwrap();
+        let first = pages.next_page().unwrap().unwrap();
+        let second = pages.next_page().unwrap().unwrap();
+        assert!(pages.next_page().unwrap().is_none());
+        assert_eq!(
+            (
+                first[0]["client_id"].as_str(),
+                second[0]["client_id"].as_str()
+            ),
+            (Some("a"), Some("b"))
+        );
+        let lines: Vec<String> = requests.try_iter().collect();
+        assert!(
+            lines[0].starts_with("GET /admin/clients?page_size=250 "),
+            "{lines:?}"
+        );
+        assert!(lines[1].contains("page_token=t2"), "{lines:?}");
+    }
+
     #[test]
     fn issue10_hydra_records_carry_their_secret_and_drop_defaults() {
         let secrets = secrets_of(&fixture("hydra-client-secrets.json")).unwrap();
