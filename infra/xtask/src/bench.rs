@@ -245,6 +245,8 @@ struct Variant {
     env: &'static [(&'static str, &'static str)],
     /// How it ran and where it kept its state (the report's conditions).
     conditions: &'static str,
+    /// Spin: serve the WASIp3 build (`HostOptions::spin_wasip3`).
+    spin_wasip3: bool,
     /// Builds this variant's artefacts after its host's build (`None`: the host's build is all).
     build: Option<fn() -> anyhow::Result<()>>,
     /// Starts it instead of `crate::start(host, ..)` (keys are provisioned after either).
@@ -261,6 +263,7 @@ fn variants(hosts: &[Host]) -> Vec<Variant> {
                 host: h,
                 kind: Kind::Native,
                 env: &[],
+                spin_wasip3: false,
                 build: None,
                 start: None,
                 conditions: "the `edgeid` binary (cargo profile `native`: opt-level 3, thin LTO), \
@@ -271,6 +274,7 @@ fn variants(hosts: &[Host]) -> Vec<Variant> {
                 host: h,
                 kind: Kind::SpinWasip2,
                 env: &[],
+                spin_wasip3: false,
                 build: None,
                 start: None,
                 conditions: "the WASIp2 components under `spin up`; Spin's default SQLite and \
@@ -282,6 +286,7 @@ fn variants(hosts: &[Host]) -> Vec<Variant> {
                     host: h,
                     kind: Kind::SpinWasip2,
                     env: &[],
+                    spin_wasip3: false,
                     build: None,
                     start: None,
                     conditions: "the WASIp2 components (spin-sdk 5.2) under the Spin-compatible \
@@ -294,35 +299,33 @@ fn variants(hosts: &[Host]) -> Vec<Variant> {
                     host: h,
                     kind: Kind::SpinWasip2,
                     env: &[("EDGEID_SPIN_HOST_SQLITE", "spin")],
+                    spin_wasip3: false,
                     build: None,
                     start: None,
                     conditions: "as `spin`, but the test host leaves `journal_mode` and \
                         `synchronous` alone (`EDGEID_SPIN_HOST_SQLITE=spin`), as `spin up` does: \
                         the journal mode the database file records, `synchronous=FULL`",
                 });
-                // WASIp3 (issue 12, item 4) — the one place to wire it: once the spin-sdk 7
-                // build exists (`cargo xtask build --host spin --wasip3`), push
-                //     Variant {
-                //         label: "spin (WASIp3)",
-                //         host: h,
-                //         kind: Kind::SpinWasip3,
-                //         env: &[],
-                //         build: Some(/* what `build --host spin --wasip3` runs */),
-                //         start: Some(/* starts the test host on the WASIp3 manifest */),
-                //         conditions: "the WASIp3 components (spin-sdk 7) under the test host, \
-                //             instances reused as Spin ≥ 4.1 does (128 requests, 16 at once); \
-                //             SQLite as `spin`",
-                //     }
-                // (or select that build with an `env` entry, if the test host takes one). The
-                // report already checks `Kind::SpinWasip3` against its targets (≤ 250 µs CPU per
-                // client_credentials request, ≥ 1× the peer, sign-in apart from argon2 ≤ 8 ms)
-                // and says "not measured" until then.
+                // WASIp3 (issue 12, item 4): the spin-sdk 7 build, with Spin 4's reuse.
+                out.push(Variant {
+                    label: "spin (WASIp3)",
+                    host: h,
+                    kind: Kind::SpinWasip3,
+                    env: &[],
+                    spin_wasip3: true,
+                    build: Some(crate::spin::build_wasip3),
+                    start: None,
+                    conditions: "the WASIp3 components (spin-sdk 7, `wasi:http@0.3.0`, \
+                        `target/spin-wasip3/`) under the test host, instances reused as Spin \
+                        ≥ 4.1 reuses them (up to 128 requests each, 16 at once); SQLite as `spin`",
+                });
             }
             Host::Cloudflare => out.push(Variant {
                 label: "cloudflare",
                 host: h,
                 kind: Kind::Workerd,
                 env: &[],
+                spin_wasip3: false,
                 build: None,
                 start: None,
                 conditions: "the Workers in one Miniflare/workerd instance \
@@ -463,6 +466,7 @@ impl Provider {
         let _ = std::fs::remove_dir_all(&state);
         let listen = SocketAddr::from(([127, 0, 0, 1], host::free_port()?));
         let mut opts = crate::options(listen, state.clone());
+        opts.spin_wasip3 = v.spin_wasip3;
         opts.env = v
             .env
             .iter()
