@@ -297,9 +297,10 @@ impl Signer {
         match key.alg {
             // Stored before issue 12: the public key has to be derived first.
             Alg::ES256 if key.is_raw_scalar() => {
-                let KeyMaterial::Es256(k) = key.parse()? else {
-                    return Err(PortError::other("ES256 key parsed as RSA"));
-                };
+                // p256 directly rather than `key.parse()`, whose RSA arm would link the `rsa`
+                // crate's key parser into every component that signs (issue 12, item 1).
+                let k = p256::ecdsa::SigningKey::from_slice(key.private_bytes())
+                    .map_err(|e| PortError::other(format!("ES256 key {}: {e}", key.kid)))?;
                 let public = k.verifying_key().to_sec1_point(false);
                 EcdsaKeyPair::from_private_key_and_public_key(
                     &ES256,
