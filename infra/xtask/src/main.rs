@@ -65,9 +65,9 @@ enum Command {
         /// Skip installing tools (they must already be present).
         #[arg(long)]
         no_install: bool,
-        /// With the Spin host: also run the suite against the WASIp3 build.
+        /// With the Spin host, the suite also runs against the WASIp3 build; this skips it.
         #[arg(long)]
-        wasip3: bool,
+        no_wasip3: bool,
     },
     /// Measure throughput, CPU per request, sign-ins and sizes against the oidc-provider peer.
     Bench(bench::BenchArgs),
@@ -101,7 +101,7 @@ fn main() -> std::process::ExitCode {
         Command::Test {
             host,
             no_install,
-            wasip3,
+            no_wasip3,
         } => test::run(
             &if host.is_empty() {
                 Host::ALL.to_vec()
@@ -109,7 +109,7 @@ fn main() -> std::process::ExitCode {
                 host
             },
             !no_install,
-            wasip3,
+            !no_wasip3,
         ),
         Command::Bench(args) => bench::run(args),
         Command::Deploy(args) => deploy::run(args),

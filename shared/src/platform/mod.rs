@@ -5,7 +5,7 @@
 pub(crate) mod busy;
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
-#[cfg(any(test, feature = "cloudflare"))]
+#[cfg(any(test, feature = "spin3", feature = "cloudflare"))]
 pub mod memo;
 #[cfg(feature = "native")]
 pub mod native;
