@@ -344,7 +344,7 @@ fn user_commands_create_with_password_stdin_list_get_and_delete() {
     assert!(!ok && err.contains("404"), "{err}");
 }
 
-/// `edgeid app ...` and `edgeid role ...`: the GitLab example of the README.
+/// `edgeid app ...` and `edgeid role ...`: the GitLab example of docs/kubernetes.md.
 #[test]
 fn app_and_role_commands_register_an_app_and_assign_roles() {
     let data = temp_dir("apps");

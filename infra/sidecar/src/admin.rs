@@ -1,5 +1,5 @@
 //! A client for edgeid's admin API (`/admin/clients`): bearer-authenticated JSON with Hydra's
-//! field names (README, "Admin API").
+//! field names (docs/admin-api.md).
 
 use std::time::Duration;
 

@@ -266,7 +266,7 @@ pub fn start(opts: &HostOptions) -> anyhow::Result<Running> {
     }
     cmd.arg("--runtime-config-file")
         .arg(credentials_database(&root, &opts.state_dir)?);
-    // Spin's local `default` database in WAL mode, as the README's `spin up` line has it.
+    // Spin's local `default` database in WAL mode, as the `spin up` line in docs/hosts.md has it.
     let mut wal = std::ffi::OsString::from("@");
     wal.push(root.join("infra/spin/wal.sql").as_os_str());
     cmd.arg("--sqlite").arg(wal);

@@ -28,7 +28,7 @@ const FUZZ_SMOKE_SECONDS: u64 = 5;
 /// here too), served with Spin's instance reuse by the test host.
 pub fn run(hosts: &[Host], install: bool, wasip3: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    // Wall time per phase, printed with the summary: CI has a time budget (README).
+    // Wall time per phase, printed with the summary: CI has a time budget (docs/testing.md).
     let mut phases: Vec<(&str, std::time::Duration)> = Vec::new();
     let mut mark = std::time::Instant::now();
     let mut phase = |name: &'static str, phases: &mut Vec<(&str, std::time::Duration)>| {
