@@ -16,6 +16,7 @@ export const ROUTES = {
   token: ["/oauth2/token*", "/oauth2/revoke*", "/oauth2/introspect*"],
   userinfo: ["/userinfo*"],
   login: ["/login*", "/settings*", "/consent*", "/logout*", "/oauth2/sessions/logout*", "/assets/*"],
-  admin: ["/admin*"],
+  // The bearer API, the console (/admin/console/...) and the launcher at exactly `/`.
+  admin: ["/admin*", "/"],
   recovery: ["/recovery*"],
 };

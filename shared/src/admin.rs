@@ -95,9 +95,13 @@ impl AdminError {
 }
 
 pub async fn handle<P: Ports>(ports: &P, req: Request) -> Response {
-    let mut resp = match admin(ports, &req).await {
-        Ok(resp) => resp,
-        Err(e) => e.into_response(),
+    let mut resp = if crate::console::serves(req.uri().path()) {
+        crate::console::handle(ports, req).await
+    } else {
+        match admin(ports, &req).await {
+            Ok(resp) => resp,
+            Err(e) => e.into_response(),
+        }
     };
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -353,6 +353,11 @@ pub fn principal_key(id: &str) -> String {
 /// survive URLs, Kubernetes names and logs unescaped. That it names no user is checked where
 /// it is stored ([`insert`], [`principal_key`]).
 pub fn validate_client_id(id: &str) -> Result<String, InvalidClient> {
+    if id == CONSOLE_CLIENT_ID {
+        return Err(InvalidClient(format!(
+            "client_id {CONSOLE_CLIENT_ID} is reserved for edgeid's own console"
+        )));
+    }
     let ok = !id.is_empty()
         && id.len() <= 255
         && id
@@ -594,12 +599,51 @@ struct CachedClient {
     secret_sha256: Option<String>,
 }
 
-/// Loads a client through the KV cache.
+/// The console's own client (issue 11; DESIGN.md, "The console"): the admin console and the
+/// launcher sign in through edgeid's authorization endpoint like any relying party, so the
+/// login page, the TOTP step, throttling and the one authorization decision apply unchanged.
+/// It is built in, not stored: nothing (admin API, import, sidecar) can register, alter or
+/// delete it, and [`validate_client_id`] refuses its id. A public client (RFC 6749 §2.1) with
+/// PKCE; its code is redeemed by the admin function itself, never at the token endpoint.
+pub const CONSOLE_CLIENT_ID: &str = "edgeid-console";
+/// Where the console client's codes are delivered (its one registered redirect URI).
+pub const CONSOLE_CALLBACK_PATH: &str = "/admin/console/callback";
+
+/// The built-in console client of the instance at `issuer`.
+pub fn console(issuer: &crate::config::Issuer) -> Client {
+    Client {
+        client_id: CONSOLE_CLIENT_ID.to_owned(),
+        client_name: "Console".to_owned(),
+        grant_types: vec![GrantType::AuthorizationCode],
+        response_types: vec!["code".to_owned()],
+        redirect_uris: vec![issuer.endpoint(CONSOLE_CALLBACK_PATH)],
+        post_logout_redirect_uris: vec![issuer.endpoint("/")],
+        scope: "openid".to_owned(),
+        audience: Vec::new(),
+        token_endpoint_auth_method: AuthMethod::None,
+        skip_consent: true,
+        id_token_signed_response_alg: Alg::ES256,
+        owner: "edgeid".to_owned(),
+        metadata: serde_json::Value::Object(Default::default()),
+        created_at: 0,
+        updated_at: 0,
+        client_secret_sha256: None,
+    }
+}
+
+/// Loads a client through the KV cache (the built-in console client without either).
 pub async fn load_cached<P: Ports>(
     ports: &P,
     client_id: &str,
     now: UnixTime,
 ) -> Result<Option<Client>, crate::ports::PortError> {
+    if client_id == CONSOLE_CLIENT_ID {
+        let issuer = ports
+            .var(crate::config::var::ISSUER)
+            .and_then(|i| crate::config::Issuer::parse(&i).ok())
+            .ok_or_else(|| crate::ports::PortError::other("variable 'issuer' is not set"))?;
+        return Ok(Some(console(&issuer)));
+    }
     let key = cache_key(client_id);
     if let Some(raw) = crate::cache::get(ports.kv(), &key, now).await
         && let Ok(c) = serde_json::from_slice::<CachedClient>(&raw)
@@ -851,7 +895,13 @@ pub async fn authenticate<P: Ports>(
     if let Some(wait) = throttle::client_locked(ports.kv(), client_id, now).await {
         return Err(locked(challenge, wait));
     }
-    let client = load_cached(ports, client_id, now).await?;
+    // The console's client exists only for the authorization endpoint: its codes are
+    // redeemed by the admin function, so at the token endpoint it is no client at all.
+    let client = if client_id == CONSOLE_CLIENT_ID {
+        None
+    } else {
+        load_cached(ports, client_id, now).await?
+    };
     let presented_digest = secret.map(|s| sha256_hex(s.as_bytes()));
     let Some(client) = client else {
         // Spend the same comparison on unknown clients so timing does not reveal which exist.

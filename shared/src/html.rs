@@ -68,6 +68,24 @@ figure.qr{margin:1rem 0}
 figure.qr svg{width:200px;height:200px}
 code.secret{word-break:break-all}
 @media (max-width:30rem){main{margin:0;border-radius:0;min-height:100vh}}
+a.skip{position:absolute;left:-999px}a.skip:focus{left:1rem;top:1rem;background:var(--card);padding:.5rem}
+header.bar{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem 1rem;padding:.5rem 1rem;background:var(--card);border-bottom:1px solid #d0d7de}
+header.bar img.logo{margin:0;max-height:2rem}
+header.bar a.brand{font-weight:700;color:var(--fg);text-decoration:none}
+header.bar nav ul{display:flex;flex-wrap:wrap;gap:.25rem 1rem;list-style:none;margin:0;padding:0;align-items:center}
+header.bar form{margin:0}
+button.link{margin:0;padding:0;background:none;color:var(--accent);text-decoration:underline}
+main.wide{max-width:64rem;margin:1.5rem auto}
+table{width:100%;border-collapse:collapse}th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #eaeef2;vertical-align:top}
+div.scroll{overflow-x:auto}
+ul.apps{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(12rem,1fr));gap:1rem}
+ul.apps li{border:1px solid #d0d7de;border-radius:8px;padding:1rem}
+ul.apps a.app{display:flex;flex-direction:column;text-decoration:none;color:var(--fg)}
+ul.apps img{max-height:2.5rem;max-width:100%;margin-bottom:.5rem}
+ul.apps .name{font-weight:700}ul.apps .url,ul.apps .roles{color:var(--muted);font-size:.9rem}
+form.inline{display:inline}form.inline button{margin-top:0}
+select,textarea{width:100%;padding:.5rem;border:1px solid #8c959f;border-radius:6px;font:inherit}
+@media (max-width:30rem){main.wide{margin:0}}
 "#;
 
 pub const FORM_POST_SCRIPT: &str =

@@ -13,6 +13,7 @@ pub mod authorize;
 pub mod cache;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod discovery;
 pub mod error;
@@ -63,7 +64,7 @@ pub enum Function {
     /// `/login`, `/login/totp`, `/consent`, `/logout`, `/oauth2/sessions/logout`,
     /// `/settings...`, `/assets/...`
     Login,
-    /// `/admin/...`
+    /// `/admin/...` (the bearer API and the console), `/` (the launcher)
     Admin,
     /// `/recovery`, `/recovery/...`: request a link, follow it, set a password
     Recovery,
@@ -95,6 +96,9 @@ impl Function {
             }
             p if p == "/settings" || p.starts_with("/settings/") => Some(Function::Login),
             p if p.starts_with("/assets/") => Some(Function::Login),
+            // The launcher (`/`) and the console (`/admin/console/...`) are the admin
+            // function's pages (issue 11).
+            "/" => Some(Function::Admin),
             p if p == "/admin" || p.starts_with("/admin/") => Some(Function::Admin),
             p if p == "/recovery" || p.starts_with("/recovery/") => Some(Function::Recovery),
             _ => None,

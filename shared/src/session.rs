@@ -13,6 +13,11 @@ pub const SESSION_COOKIE: &str = "edgeid_session";
 /// Binds the sealed pending authorization request to the browser that started it.
 pub const FLOW_COOKIE: &str = "edgeid_flow";
 
+/// What counts as a recent authentication (OIDC Core §3.1.2.1 `max_age` in spirit): a password
+/// change without the current password, removing a second factor, and the console's
+/// destructive actions need a sign-in at most this old.
+pub const RECENT_AUTHENTICATION: i64 = 5 * 60;
+
 /// Authentication methods (RFC 8176 §2) recorded per session.
 pub const AMR_PASSWORD: &str = "pwd";
 
@@ -44,22 +49,45 @@ async fn load(
     token_sha256: &str,
     now: UnixTime,
 ) -> Result<Option<Session>, PortError> {
-    const Q: &str = "SELECT s.sid, s.user_id, s.auth_time, s.amr, s.expires_at FROM sessions s \
-        JOIN users u ON u.id = s.user_id \
+    const Q: &str = "SELECT s.token_sha256, s.sid, s.user_id, s.auth_time, s.amr, s.expires_at \
+        FROM sessions s JOIN users u ON u.id = s.user_id \
         WHERE s.token_sha256 = ? AND s.ended_at IS NULL AND s.expires_at > ? AND u.disabled = 0";
+    live(sql, Q, token_sha256, now).await
+}
+
+/// The live session whose public id is `sid`, on the same terms as [`current`]. The console
+/// rests on it (issue 11): logout, disabling the user and ending their sessions end the
+/// console's sign-in at its next request.
+pub async fn by_sid(
+    sql: &impl Sql,
+    sid: &str,
+    now: UnixTime,
+) -> Result<Option<Session>, PortError> {
+    const Q: &str = "SELECT s.token_sha256, s.sid, s.user_id, s.auth_time, s.amr, s.expires_at \
+        FROM sessions s JOIN users u ON u.id = s.user_id \
+        WHERE s.sid = ? AND s.ended_at IS NULL AND s.expires_at > ? AND u.disabled = 0";
+    live(sql, Q, sid, now).await
+}
+
+async fn live(
+    sql: &impl Sql,
+    q: &'static str,
+    key: &str,
+    now: UnixTime,
+) -> Result<Option<Session>, PortError> {
     let rows = sql
-        .query(Statement::new(Q, vec![token_sha256.into(), now.into()]))
+        .query(Statement::new(q, vec![key.into(), now.into()]))
         .await?;
     let Some(row) = rows.first() else {
         return Ok(None);
     };
     Ok(Some(Session {
-        token_sha256: token_sha256.to_owned(),
-        sid: row.text(0)?.to_owned(),
-        user_id: row.text(1)?.to_owned(),
-        auth_time: row.int(2)?,
-        amr: serde_json::from_str(row.text(3)?).unwrap_or_default(),
-        expires_at: row.int(4)?,
+        token_sha256: row.text(0)?.to_owned(),
+        sid: row.text(1)?.to_owned(),
+        user_id: row.text(2)?.to_owned(),
+        auth_time: row.int(3)?,
+        amr: serde_json::from_str(row.text(4)?).unwrap_or_default(),
+        expires_at: row.int(5)?,
     }))
 }
 

@@ -281,6 +281,16 @@ pub fn cookie<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     }
 }
 
+/// The CSRF token bound to the cookie `name` of this request (empty without it): SHA-256 over
+/// a label and the cookie's value, which a cross-site page cannot read. The settings pages
+/// bind it to the session cookie, the console to its own cookie (issue 11).
+pub fn csrf_token(req: &Request, name: &str) -> String {
+    match cookie(req, name).filter(|v| !v.is_empty()) {
+        Some(v) => crate::crypto::sha256_hex(format!("edgeid/csrf/v1:{name}:{v}").as_bytes()),
+        None => String::new(),
+    }
+}
+
 /// The cookie-name prefix of an https issuer (RFC 6265bis §4.1.3.2).
 pub const HOST_PREFIX: &str = "__Host-";
 

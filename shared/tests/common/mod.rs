@@ -290,3 +290,67 @@ pub fn first_login<'h>(host: &'h MemoryHost, browser: &Browser<'h>) -> String {
     let resp = browser.consent(&resp, "allow");
     callback(&resp)["code"].clone()
 }
+
+/// The console (issue 11): signs in through `/` → `/admin/console/login` → `/oauth2/auth` →
+/// the login page → the callback; returns the launcher page.
+impl Browser<'_> {
+    pub fn console_sign_in(&self, identifier: &str, password: &str) -> Response {
+        let resp = self.get("/");
+        assert_eq!(resp.status(), 303, "{}", text(&resp));
+        assert!(
+            location(&resp).contains("/admin/console/login?next="),
+            "{}",
+            location(&resp)
+        );
+        let resp = self.get(&location(&resp));
+        assert_eq!(resp.status(), 303, "{}", text(&resp));
+        assert!(location(&resp).contains("/oauth2/auth?"));
+        let resp = self.get(&location(&resp));
+        assert_eq!(resp.status(), 303, "{}", text(&resp));
+        let resp = self.login(&resp, identifier, password);
+        assert_eq!(resp.status(), 303, "{}", text(&resp));
+        self.console_follow(resp)
+    }
+
+    /// Follows redirects from `resp` to a page (at most 8 hops).
+    pub fn console_follow(&self, mut resp: Response) -> Response {
+        for _ in 0..8 {
+            if resp.status() != 303 && resp.status() != 302 {
+                return resp;
+            }
+            resp = self.get(&location(&resp));
+        }
+        panic!("too many redirects");
+    }
+
+    /// The CSRF token of the console page at `path` (every console page carries one).
+    pub fn console_csrf(&self, path: &str) -> String {
+        let page = self.get(path);
+        assert_eq!(page.status(), 200, "{path}: {}", text(&page));
+        input(&text(&page), "csrf")
+    }
+
+    /// POSTs a console form with the CSRF token of `/`.
+    pub fn console_post(&self, path: &str, pairs: &[(&str, &str)]) -> Response {
+        let csrf = self.console_csrf("/");
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("csrf", &csrf);
+        for (k, v) in pairs {
+            s.append_pair(k, v);
+        }
+        self.post(path, &s.finish())
+    }
+}
+
+/// Creates a global admin `root` with `password` through the admin API; returns its id.
+pub fn create_admin(host: &MemoryHost, password: &str) -> String {
+    let resp = admin(
+        host,
+        "POST",
+        "/admin/users",
+        json!({"email": "root@example.com", "username": "root", "name": "Root Admin",
+               "email_verified": true, "is_admin": true, "password": password}),
+    );
+    assert_eq!(resp.status(), 201, "{}", text(&resp));
+    json_of(&resp)["id"].as_str().unwrap().to_owned()
+}

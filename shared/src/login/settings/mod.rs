@@ -22,7 +22,7 @@ use crate::user::{self, User, UserPatch};
 use crate::{Request, Response, audit, throttle, totp, web};
 
 /// A password change without the current password needs a sign-in at most this old.
-pub const RECENT_LOGIN: i64 = 5 * 60;
+pub const RECENT_LOGIN: i64 = session::RECENT_AUTHENTICATION;
 pub async fn handle<P: Ports>(
     ports: &P,
     settings: &Settings,
@@ -55,7 +55,7 @@ pub async fn handle<P: Ports>(
     let user = user::load(ports.sql(), &s.user_id)
         .await?
         .ok_or_else(|| OAuthError::server("session without user"))?;
-    let csrf = csrf_for(req, SESSION_COOKIE);
+    let csrf = web::csrf_token(req, SESSION_COOKIE);
     let form = if post {
         let form = web::Form::parse(req)?;
         let sent = form.get("csrf").unwrap_or("");
@@ -100,14 +100,6 @@ struct Ctx<'a> {
     user: &'a User,
     csrf: &'a str,
     now: UnixTime,
-}
-
-/// The CSRF token bound to the cookie `name` of this request (empty without it).
-fn csrf_for(req: &Request, name: &str) -> String {
-    match web::cookie(req, name).filter(|v| !v.is_empty()) {
-        Some(v) => sha256_hex(format!("edgeid/csrf/v1:{name}:{v}").as_bytes()),
-        None => String::new(),
-    }
 }
 
 fn forbidden(settings: &Settings) -> Response {
@@ -177,7 +169,7 @@ async fn sign_in_submit<P: Ports>(
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
     let form = web::Form::parse(req)?;
-    let csrf = csrf_for(req, FLOW_COOKIE);
+    let csrf = web::csrf_token(req, FLOW_COOKIE);
     if csrf.is_empty() || !digest_eq(form.get("csrf").unwrap_or(""), &csrf) {
         return Ok(forbidden(settings));
     }
