@@ -17,8 +17,13 @@
 //! Paths: `/` is the launcher of every user; `/admin/console/...` are the admin views, 403
 //! for anyone who is not a global admin.
 
+mod apps;
+mod clients;
+mod import;
 mod launcher;
+mod security;
 mod signin;
+mod users;
 
 use askama::Template;
 use http::{Method, StatusCode, header};
@@ -91,11 +96,30 @@ async fn route<P: Ports>(
         ("/admin/console/logout", true) => signin::logout(ports, &ctx).await,
         _ if !ctx.user.is_admin => Ok(ctx.forbidden()),
         (PREFIX | "/admin/console/", false) => Ok(web::see_other("/")),
-        _ => {
-            let _ = form;
-            Ok(web::not_found())
-        }
+        _ => match section(path) {
+            Some("users") => users::route(ports, &ctx, req, &form).await,
+            Some("apps") => apps::route(ports, &ctx, req, &form).await,
+            Some("clients") => clients::route(ports, &ctx, req, &form).await,
+            Some("audit" | "keys" | "sessions") => security::route(ports, &ctx, req, &form).await,
+            Some("import") => import::route(ports, &ctx, req, &form).await,
+            _ => Ok(web::not_found()),
+        },
     }
+}
+
+/// The first segment after `/admin/console/` (`users` of `/admin/console/users/abc`).
+fn section(path: &str) -> Option<&str> {
+    path.strip_prefix("/admin/console/")
+        .map(|rest| rest.split('/').next().unwrap_or(""))
+}
+
+/// The segments after `/admin/console/` (`["users", "abc", "edit"]`).
+pub fn segments(path: &str) -> Vec<&str> {
+    path.strip_prefix("/admin/console/")
+        .unwrap_or("")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// The request's path and query, for coming back after a sign-in.

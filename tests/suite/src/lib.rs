@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 pub use serde_json;
 
+pub mod console;
 pub mod oidc;
 pub mod second_factor;
 pub use oidc::*;

@@ -827,26 +827,10 @@ pub fn drive(browser: &Browser, mut resp: Resp, user: Option<&User>, decision: &
         }
         let html = resp.text();
         assert_eq!(resp.status, 200, "unexpected page in the flow: {html}");
-        if let Some(f) = form_with_action(&html, "/login").filter(|f| f.has_field("password")) {
+        if form_with_action(&html, "/login").is_some_and(|f| f.has_field("password")) {
             let user = user.unwrap_or_else(|| panic!("a login form was shown: {html}"));
             login_pages.push(html.clone());
-            let request = f
-                .value("request")
-                .unwrap_or_else(|| panic!("the login form carries the request: {html}"))
-                .to_owned();
-            resp = browser.post_form(
-                "/login",
-                &[
-                    ("request", &request),
-                    ("identifier", &user.username),
-                    ("password", &user.password),
-                ],
-            );
-            assert!(
-                resp.status != 401,
-                "login with the right password failed: {}",
-                resp.text()
-            );
+            resp = login_page_submit(browser, &resp, user);
             continue;
         }
         if let Some(f) = form_with_action(&html, "/consent") {
@@ -861,6 +845,32 @@ pub fn drive(browser: &Browser, mut resp: Resp, user: Option<&User>, decision: &
         panic!("neither login, consent nor callback: {html}");
     }
     panic!("the flow did not reach the client within 12 steps");
+}
+
+/// Fills the login page `page` with `user`'s username and password and posts it.
+pub fn login_page_submit(browser: &Browser, page: &Resp, user: &User) -> Resp {
+    let html = page.text();
+    let f = form_with_action(&html, "/login")
+        .filter(|f| f.has_field("password"))
+        .unwrap_or_else(|| panic!("a login form: {html}"));
+    let request = f
+        .value("request")
+        .unwrap_or_else(|| panic!("the login form carries the request: {html}"))
+        .to_owned();
+    let resp = browser.post_form(
+        "/login",
+        &[
+            ("request", &request),
+            ("identifier", &user.username),
+            ("password", &user.password),
+        ],
+    );
+    assert!(
+        resp.status != 401,
+        "login with the right password failed: {}",
+        resp.text()
+    );
+    resp
 }
 
 /// A complete code flow with state, nonce and PKCE (S256) and its checked outcome.
