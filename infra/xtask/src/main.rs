@@ -16,6 +16,7 @@ mod deploy;
 mod fuzz;
 mod host;
 mod native;
+mod screenshots;
 mod spin;
 mod test;
 mod wasm_cc;
@@ -75,6 +76,8 @@ enum Command {
     Deploy(deploy::DeployArgs),
     /// Fuzz every parser of untrusted input (libFuzzer targets in tests/fuzz).
     Fuzz(fuzz::FuzzArgs),
+    /// Regenerate the console screenshots in docs/screenshots (browser tests on native).
+    Screenshots,
 }
 
 fn main() -> std::process::ExitCode {
@@ -114,6 +117,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Deploy(args) => deploy::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Screenshots => screenshots::run(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -245,6 +245,17 @@ impl Browser {
             .expect("clicking Sign in");
     }
 
+    /// Saves a PNG of the window as `<name>.png` in `$EDGEID_SCREENSHOTS` when that is set
+    /// (`cargo xtask screenshots` sets it to `docs/screenshots`); otherwise does nothing.
+    pub async fn screenshot(&self, name: &str) {
+        let Ok(dir) = std::env::var("EDGEID_SCREENSHOTS") else {
+            return;
+        };
+        let png = self.client.screenshot().await.expect("a screenshot");
+        std::fs::create_dir_all(&dir).expect("the screenshot folder");
+        std::fs::write(format!("{dir}/{name}.png"), png).expect("writing the screenshot");
+    }
+
     /// The browser's cookies for the current page's host.
     pub async fn cookies(&self) -> Vec<fantoccini::cookies::Cookie<'static>> {
         self.client.get_all_cookies().await.expect("the cookies")
