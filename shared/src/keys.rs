@@ -84,9 +84,18 @@ pub async fn jwks_json<P: Ports>(ports: &P, now: UnixTime) -> Result<Vec<u8>, OA
     Ok(body)
 }
 
+/// KV key prefix of the cached current keys.
+const CURRENT_KEY_CACHE_PREFIX: &str = "signing-key:current:";
+
+/// The KV caches a per-instance memo (`platform::memo`) may keep for a few seconds: both are
+/// stale-tolerant by construction (a retired key stays published and verifiable for the
+/// longest token lifetime plus [`CURRENT_KEY_CACHE_TTL`]; a `next` key is published a rotation
+/// ahead). Client records and lock markers are not: they must see a deletion or a lock at once.
+pub const STALE_TOLERANT_CACHES: [&str; 2] = [CURRENT_KEY_CACHE_PREFIX, JWKS_CACHE_KEY];
+
 /// KV key of the cached current key of `alg`: `kid`, a newline, the sealed private key.
 fn current_cache_key(alg: Alg) -> String {
-    format!("signing-key:current:v1:{}", alg.as_str())
+    format!("{CURRENT_KEY_CACHE_PREFIX}v1:{}", alg.as_str())
 }
 
 /// How long a cached current key may keep signing after a rotation (issue 12, item 3: no SQL

@@ -159,7 +159,7 @@ pub fn run(hosts: &[Host], install: bool, wasip3: bool) -> anyhow::Result<()> {
         }
         rows.push((format!("black-box suite on {name}"), counts));
         rows.push((format!("browser tests on {name}"), browser));
-        phase(h.name(), &mut phases);
+        phase(if *p3 { "spin (wasip3)" } else { h.name() }, &mut phases);
     }
 
     round_trips(hosts, &mut rows)?;

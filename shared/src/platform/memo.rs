@@ -22,8 +22,8 @@ pub const TTL: i64 = 5;
 const MAX_ENTRIES: usize = 64;
 /// Values larger than this are not memoized.
 const MAX_VALUE_BYTES: usize = 16 * 1024;
-/// The KV key prefixes that may be memoized (stale-tolerant caches only).
-const PREFIXES: [&str; 2] = ["signing-key:current:", "jwks:"];
+/// The KV key prefixes that may be memoized: the core names its stale-tolerant caches.
+const PREFIXES: [&str; 2] = crate::keys::STALE_TOLERANT_CACHES;
 
 struct Entry {
     key: String,
