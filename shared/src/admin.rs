@@ -201,7 +201,10 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
     let method = req.method();
     match (segments.as_slice(), method) {
         (["clients"], &Method::GET) => list_clients(ports, req).await,
-        (["clients"], &Method::POST) => create_client(ports, json_body(req)?).await,
+        (["clients"], &Method::POST) => {
+            let (c, secret) = create_client(ports, json_body(req)?).await?;
+            Ok(client_response(&c, &secret, StatusCode::CREATED))
+        }
         (["clients"], _) => Err(AdminError::MethodNotAllowed("GET, POST")),
         (["clients", id], &Method::GET) => {
             let id = percent_decode(id)?;
@@ -211,17 +214,12 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
             Ok(web::json(StatusCode::OK, &client))
         }
         (["clients", id], &Method::PUT) => {
-            update_client(ports, &percent_decode(id)?, json_body(req)?).await
+            let (c, secret) = update_client(ports, &percent_decode(id)?, json_body(req)?).await?;
+            Ok(client_response(&c, &secret, StatusCode::OK))
         }
         (["clients", id], &Method::DELETE) => {
-            let id = percent_decode(id)?;
-            let deleted = client::delete(ports.sql(), &id).await?;
-            client::invalidate_cached(ports.kv(), &id).await;
-            if deleted {
-                Ok(no_content())
-            } else {
-                Err(AdminError::NotFound)
-            }
+            delete_client(ports, &percent_decode(id)?).await?;
+            Ok(no_content())
         }
         (["clients", _], _) => Err(AdminError::MethodNotAllowed("GET, PUT, DELETE")),
         (["users"], &Method::GET) => list_users(ports, req).await,
@@ -258,7 +256,8 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
                 percent_decode(slug)?,
                 percent_decode(role)?,
             );
-            change_role(ports, &id, &slug, &role, m == Method::PUT).await
+            change_role(ports, &id, &slug, &role, m == Method::PUT).await?;
+            Ok(no_content())
         }
         (["users", _, "roles", _, _], _) => Err(AdminError::MethodNotAllowed("PUT, DELETE")),
         (["import", "users"], &Method::POST) => user::import::import(ports, json_body(req)?).await,
@@ -267,7 +266,10 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
             StatusCode::OK,
             &serde_json::json!({ "apps": app::list(ports.sql()).await? }),
         )),
-        (["apps"], &Method::POST) => create_app(ports, json_body(req)?).await,
+        (["apps"], &Method::POST) => {
+            let a = create_app(ports, json_body(req)?).await?;
+            Ok(web::json(StatusCode::CREATED, &a))
+        }
         (["apps"], _) => Err(AdminError::MethodNotAllowed("GET, POST")),
         (["apps", slug], &Method::GET) => {
             let a = app::load(ports.sql(), &percent_decode(slug)?)
@@ -275,14 +277,15 @@ async fn admin<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminErro
                 .ok_or(AdminError::NotFound)?;
             Ok(web::json(StatusCode::OK, &a))
         }
-        (["apps", slug], &Method::DELETE) => {
-            if app::delete(ports.sql(), &percent_decode(slug)?).await? {
-                Ok(no_content())
-            } else {
-                Err(AdminError::NotFound)
-            }
+        (["apps", slug], &Method::PUT) => {
+            let a = update_app(ports, &percent_decode(slug)?, json_body(req)?).await?;
+            Ok(web::json(StatusCode::OK, &a))
         }
-        (["apps", _], _) => Err(AdminError::MethodNotAllowed("GET, DELETE")),
+        (["apps", slug], &Method::DELETE) => {
+            delete_app(ports, &percent_decode(slug)?).await?;
+            Ok(no_content())
+        }
+        (["apps", _], _) => Err(AdminError::MethodNotAllowed("GET, PUT, DELETE")),
         (["audit"], &Method::GET) => list_audit(ports, req).await,
         (["audit"], _) => Err(AdminError::MethodNotAllowed("GET")),
         (["keys"], &Method::GET) => list_keys(ports).await,
@@ -367,19 +370,26 @@ fn client_response(client: &client::Client, secret: &SecretChange, status: Statu
     web::json(status, &value)
 }
 
-async fn create_client<P: Ports>(ports: &P, input: ClientInput) -> Result<Response, AdminError> {
+/// Registers a client (`POST /admin/clients`, the console's "new client"): the registration
+/// rules of [`ClientInput::validate`], then [`client::insert`].
+pub(crate) async fn create_client<P: Ports>(
+    ports: &P,
+    input: ClientInput,
+) -> Result<(client::Client, SecretChange), AdminError> {
     let (client, secret) = input
         .validate(ports, ports.now(), None)
         .map_err(|e| AdminError::InvalidClientMetadata(e.0))?;
     client::insert(ports.sql(), &client).await?;
-    Ok(client_response(&client, &secret, StatusCode::CREATED))
+    Ok((client, secret))
 }
 
-async fn update_client<P: Ports>(
+/// Replaces client `id`'s registration (`PUT /admin/clients/{id}`, the console's edit and
+/// "rotate secret"), and drops its cached copy.
+pub(crate) async fn update_client<P: Ports>(
     ports: &P,
     id: &str,
     input: ClientInput,
-) -> Result<Response, AdminError> {
+) -> Result<(client::Client, SecretChange), AdminError> {
     let existing = client::load(ports.sql(), id)
         .await?
         .ok_or(AdminError::NotFound)?;
@@ -388,7 +398,19 @@ async fn update_client<P: Ports>(
         .map_err(|e| AdminError::InvalidClientMetadata(e.0))?;
     client::update(ports.sql(), &client).await?;
     client::invalidate_cached(ports.kv(), id).await;
-    Ok(client_response(&client, &secret, StatusCode::OK))
+    Ok((client, secret))
+}
+
+/// Deletes client `id` with its consents, grants, codes and refresh tokens
+/// ([`client::delete`]), and its cached copy.
+pub(crate) async fn delete_client<P: Ports>(ports: &P, id: &str) -> Result<(), AdminError> {
+    let deleted = client::delete(ports.sql(), id).await?;
+    client::invalidate_cached(ports.kv(), id).await;
+    if deleted {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound)
+    }
 }
 
 async fn list_keys<P: Ports>(ports: &P) -> Result<Response, AdminError> {
@@ -692,7 +714,11 @@ async fn set_password<P: Ports>(
     Ok(no_content())
 }
 
-async fn create_app<P: Ports>(ports: &P, input: AppInput) -> Result<Response, AdminError> {
+/// Creates an app (`POST /admin/apps`, the console's "new app").
+pub(crate) async fn create_app<P: Ports>(
+    ports: &P,
+    input: AppInput,
+) -> Result<app::App, AdminError> {
     let a = input
         .validate(ports.now())
         .map_err(AdminError::InvalidRequest)?;
@@ -701,7 +727,44 @@ async fn create_app<P: Ports>(ports: &P, input: AppInput) -> Result<Response, Ad
             "An app with this slug, or for this client, already exists.".into(),
         ));
     }
-    Ok(web::json(StatusCode::CREATED, &a))
+    Ok(a)
+}
+
+/// Replaces app `slug` (`PUT /admin/apps/{slug}`, the console's edit) with the create rules;
+/// the slug (which roles name) never changes.
+pub(crate) async fn update_app<P: Ports>(
+    ports: &P,
+    slug: &str,
+    input: AppInput,
+) -> Result<app::App, AdminError> {
+    let existing = app::load(ports.sql(), slug)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    if input.slug != existing.slug {
+        return Err(AdminError::InvalidRequest("slug cannot be changed".into()));
+    }
+    let a = app::App {
+        created_at: existing.created_at,
+        ..input
+            .validate(ports.now())
+            .map_err(AdminError::InvalidRequest)?
+    };
+    if !app::update(ports.sql(), &a).await? {
+        return Err(AdminError::Conflict(
+            "Another app signs in with this client already.".into(),
+        ));
+    }
+    Ok(a)
+}
+
+/// Deletes app `slug` and every role on it (`DELETE /admin/apps/{slug}`, the console's
+/// delete).
+pub(crate) async fn delete_app<P: Ports>(ports: &P, slug: &str) -> Result<(), AdminError> {
+    if app::delete(ports.sql(), slug).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound)
+    }
 }
 
 async fn list_roles<P: Ports>(ports: &P, ident: &str) -> Result<Response, AdminError> {
@@ -719,14 +782,15 @@ async fn list_roles<P: Ports>(ports: &P, ident: &str) -> Result<Response, AdminE
     ))
 }
 
-/// Grants (`PUT`) or revokes (`DELETE`) a role of a user (by id, username or email) on an app.
-async fn change_role<P: Ports>(
+/// Grants (`PUT`) or revokes (`DELETE`) a role of a user (by id, username or email) on an app
+/// (`edgeid role grant|revoke`, the console's per-app page), with its audit event.
+pub(crate) async fn change_role<P: Ports>(
     ports: &P,
     ident: &str,
     slug: &str,
     role: &str,
     grant: bool,
-) -> Result<Response, AdminError> {
+) -> Result<(), AdminError> {
     let u = user::resolve(ports.sql(), ident)
         .await?
         .ok_or(AdminError::NotFound)?;
@@ -755,7 +819,7 @@ async fn change_role<P: Ports>(
         serde_json::json!({ "app": slug, "role": role }),
     )
     .await;
-    Ok(no_content())
+    Ok(())
 }
 
 /// One query parameter's value, if present.
@@ -765,9 +829,9 @@ fn query_param(req: &Request, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// `GET /admin/audit?after=ID&limit=N&kind=K&subject=S`: newest first; `next` is the id to
-/// pass as `after` for the following (older) page. `subject` may name a user by id,
-/// username or email.
+/// `GET /admin/audit?after=ID&limit=N&kind=K&subject=S&from=T&to=T`: newest first; `next` is
+/// the id to pass as `after` for the following (older) page. `subject` may name a user by id,
+/// username or email; `from`/`to` are Unix seconds (`from <= at < to`).
 async fn list_audit<P: Ports>(ports: &P, req: &Request) -> Result<Response, AdminError> {
     let (after, limit) = paging(req)?;
     let after = if after.is_empty() {
@@ -786,11 +850,21 @@ async fn list_audit<P: Ports>(ports: &P, req: &Request) -> Result<Response, Admi
     {
         subject = u.id;
     }
+    let time = |name: &str| -> Result<i64, AdminError> {
+        match query_param(req, name).filter(|v| !v.is_empty()) {
+            None => Ok(0),
+            Some(v) => v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                AdminError::InvalidRequest(format!("{name} must be a Unix time in seconds"))
+            }),
+        }
+    };
     let q = audit::AuditQuery {
         after,
         limit,
         kind,
         subject,
+        from: time("from")?,
+        to: time("to")?,
     };
     let events = audit::list(ports.sql(), &q).await?;
     let next = (events.len() as i64 == limit)

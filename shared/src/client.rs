@@ -631,6 +631,65 @@ pub fn console(issuer: &crate::config::Issuer) -> Client {
     }
 }
 
+/// The `owner` of the clients the console creates. The Kubernetes sidecar never touches
+/// them: it writes over a stored client only when the owner is its own resource's
+/// (`<name>/<namespace>`), and prunes only clients with that owner; it reports "belongs to
+/// console" instead. Likewise the Hydra import writes only over a client of the same owner.
+pub const CONSOLE_OWNER: &str = "console";
+
+/// Who manages a client, read from its `owner` (issue 11: the console changes only clients
+/// no one else manages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Manager {
+    /// The built-in console client ([`console`]): not stored, never changed.
+    BuiltIn,
+    /// Created in the console ([`CONSOLE_OWNER`]).
+    Console,
+    /// Created through the admin API or CLI without an owner: nobody else claims it.
+    Unowned,
+    /// The Kubernetes sidecar (or hydra-maester before it): `owner` is `<name>/<namespace>`
+    /// of the `OAuth2Client` resource (`infra/sidecar/src/crd.rs`, `OAuth2Client::owner`).
+    Kubernetes { namespace: String, name: String },
+    /// Another tool's owner string.
+    Other(String),
+}
+
+impl Manager {
+    pub fn of(c: &Client) -> Manager {
+        if c.client_id == CONSOLE_CLIENT_ID {
+            return Manager::BuiltIn;
+        }
+        match c.owner.as_str() {
+            "" => Manager::Unowned,
+            CONSOLE_OWNER => Manager::Console,
+            owner => match owner.split_once('/') {
+                Some((name, namespace)) if is_k8s_name(name) && is_k8s_name(namespace) => {
+                    Manager::Kubernetes {
+                        namespace: namespace.to_owned(),
+                        name: name.to_owned(),
+                    }
+                }
+                _ => Manager::Other(owner.to_owned()),
+            },
+        }
+    }
+
+    /// Whether the console may edit or delete the client: only when it made it or nobody
+    /// claims it; the sidecar would undo a change to its clients at its next sync.
+    pub fn console_may_change(&self) -> bool {
+        matches!(self, Manager::Console | Manager::Unowned)
+    }
+}
+
+/// A Kubernetes object name or namespace (RFC 1123 subdomain: lower-case alphanumerics, `-`
+/// and `.`, at most 253 characters).
+fn is_k8s_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
 /// Loads a client through the KV cache (the built-in console client without either).
 pub async fn load_cached<P: Ports>(
     ports: &P,

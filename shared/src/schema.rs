@@ -27,6 +27,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_factors.sql",
         include_str!("../../infra/migrations/0008_factors.sql"),
     ),
+    (
+        "0009_app_logos.sql",
+        include_str!("../../infra/migrations/0009_app_logos.sql"),
+    ),
 ];
 
 /// Migrations of the credentials database (password hashes; DESIGN.md keeps them apart so

@@ -45,7 +45,7 @@ pub async fn page<P: Ports>(ports: &P, ctx: &Ctx<'_>) -> Result<Response, OAuthE
             name: a.name,
             url: a.url,
             host,
-            logo: None,
+            logo: a.logo_url,
             roles: mine.join(", "),
         });
     }

@@ -156,6 +156,8 @@ pub async fn import<P: Ports>(ports: &P, body: StackspinImport) -> Result<Respon
             url,
             external: Some(external),
             client_id: Some(client_id),
+            // The dashboard has no logos; the import leaves edgeid's as they are.
+            logo_url: existing.as_ref().and_then(|e| e.logo_url.clone()),
         })
         .validate(now)
         {

@@ -144,6 +144,13 @@ pub(super) const TABLES: &[Table] = &[
         secret_only: false,
     },
     Table {
+        name: "app_logos",
+        db: Db::Main,
+        columns: &["app_slug:t", "logo_url:t", "updated_at:i"],
+        pk: 1,
+        secret_only: false,
+    },
+    Table {
         name: "app_roles",
         db: Db::Main,
         columns: &["user_id:t", "app_slug:t", "role:t", "granted_at:i"],
