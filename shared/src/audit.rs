@@ -72,15 +72,18 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
-/// What `GET /admin/audit` asks for. The listing is newest first, so `after` (the `next` of
-/// the previous page, 0 for the first page) keeps the events with a smaller id, i.e. older
-/// ones; empty `kind`/`subject` match everything.
+/// What `GET /admin/audit` (and the console's audit page) asks for. The listing is newest
+/// first, so `after` (the `next` of the previous page, 0 for the first page) keeps the events
+/// with a smaller id, i.e. older ones; empty `kind`/`subject` match everything; `from` and
+/// `to` (Unix seconds, 0 for unbounded) keep events with `from <= at < to`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
     pub after: i64,
     pub limit: i64,
     pub kind: String,
     pub subject: String,
+    pub from: UnixTime,
+    pub to: UnixTime,
 }
 
 fn from_row(row: &Row) -> Result<AuditEvent, PortError> {
@@ -102,6 +105,7 @@ fn from_row(row: &Row) -> Result<AuditEvent, PortError> {
 pub async fn list(sql: &impl Sql, q: &AuditQuery) -> Result<Vec<AuditEvent>, PortError> {
     const Q: &str = "SELECT id, at, kind, subject, detail FROM audit_events \
         WHERE (?1 = 0 OR id < ?1) AND (?2 = '' OR kind = ?2) AND (?3 = '' OR subject = ?3) \
+        AND (?5 = 0 OR at >= ?5) AND (?6 = 0 OR at < ?6) \
         ORDER BY id DESC LIMIT ?4";
     let rows = sql
         .query(Statement::new(
@@ -111,6 +115,8 @@ pub async fn list(sql: &impl Sql, q: &AuditQuery) -> Result<Vec<AuditEvent>, Por
                 q.kind.as_str().into(),
                 q.subject.as_str().into(),
                 q.limit.into(),
+                q.from.into(),
+                q.to.into(),
             ],
         ))
         .await?;

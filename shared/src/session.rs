@@ -164,6 +164,101 @@ pub async fn end(sql: &impl Sql, token_sha256: &str, now: UnixTime) -> Result<()
     Ok(())
 }
 
+/// A live session of a user as the settings page and the console list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub session: Session,
+    pub created_at: UnixTime,
+}
+
+/// The user's live sessions (not ended, not expired), newest first.
+pub async fn list_live(
+    sql: &impl Sql,
+    user_id: &str,
+    now: UnixTime,
+) -> Result<Vec<Listed>, PortError> {
+    let rows = sql
+        .query(Statement::new(
+            "SELECT token_sha256, sid, user_id, auth_time, amr, expires_at, created_at \
+             FROM sessions WHERE user_id = ? AND ended_at IS NULL AND expires_at > ? \
+             ORDER BY created_at DESC, sid",
+            vec![user_id.into(), now.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Listed {
+                session: Session {
+                    token_sha256: r.text(0)?.to_owned(),
+                    sid: r.text(1)?.to_owned(),
+                    user_id: r.text(2)?.to_owned(),
+                    auth_time: r.int(3)?,
+                    amr: serde_json::from_str(r.text(4)?).unwrap_or_default(),
+                    expires_at: r.int(5)?,
+                },
+                created_at: r.int(6)?,
+            })
+        })
+        .collect()
+}
+
+/// Which of a user's sessions to end ([`end_for_user`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Ending<'a> {
+    /// The one with this public id.
+    Sid(&'a str),
+    /// All but the one with this cookie digest (the settings page's "all other sessions").
+    AllBut(&'a str),
+    /// All of them (the console's "end all").
+    All,
+}
+
+/// Ends sessions of `user_id` and records one `session.ended` event per session ended
+/// (`by_sid`: the session that asked). Returns the `sid`s ended. The console's cookie rests on
+/// the session, so an ended session also ends that browser's console sign-in.
+pub async fn end_for_user(
+    sql: &impl Sql,
+    user_id: &str,
+    which: Ending<'_>,
+    by_sid: &str,
+    now: UnixTime,
+) -> Result<Vec<String>, PortError> {
+    let stmt = match which {
+        Ending::Sid(sid) => Statement::new(
+            "UPDATE sessions SET ended_at = ? \
+             WHERE sid = ? AND user_id = ? AND ended_at IS NULL RETURNING sid",
+            vec![now.into(), sid.into(), user_id.into()],
+        ),
+        Ending::AllBut(token_sha256) => Statement::new(
+            "UPDATE sessions SET ended_at = ? \
+             WHERE user_id = ? AND token_sha256 <> ? AND ended_at IS NULL RETURNING sid",
+            vec![now.into(), user_id.into(), token_sha256.into()],
+        ),
+        Ending::All => Statement::new(
+            "UPDATE sessions SET ended_at = ? \
+             WHERE user_id = ? AND ended_at IS NULL RETURNING sid",
+            vec![now.into(), user_id.into()],
+        ),
+    };
+    let ended = sql
+        .query(stmt)
+        .await?
+        .iter()
+        .map(|r| r.text(0).map(str::to_owned))
+        .collect::<Result<Vec<_>, _>>()?;
+    for sid in &ended {
+        crate::audit::record(
+            sql,
+            now,
+            "session.ended",
+            user_id,
+            serde_json::json!({ "sid": sid, "by_sid": by_sid }),
+        )
+        .await;
+    }
+    Ok(ended)
+}
+
 /// The `Set-Cookie` that installs a session.
 pub fn cookie(token: &str, ttl: i64, secure: bool) -> http::HeaderValue {
     web::set_cookie(SESSION_COOKIE, token, Some(ttl), secure)

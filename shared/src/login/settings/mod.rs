@@ -322,25 +322,16 @@ struct AppRow {
 }
 
 async fn sessions<P: Ports>(ports: &P, ctx: &Ctx<'_>) -> Result<Vec<SessionRow>, OAuthError> {
-    let rows = ports
-        .sql()
-        .query(Statement::new(
-            "SELECT sid, token_sha256, created_at, amr FROM sessions \
-             WHERE user_id = ? AND ended_at IS NULL AND expires_at > ? \
-             ORDER BY created_at DESC, sid",
-            vec![ctx.user.id.as_str().into(), ctx.now.into()],
-        ))
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SessionRow {
-                sid: r.text(0)?.to_owned(),
-                current: r.text(1)? == ctx.s.token_sha256,
-                created_at: r.int(2)?,
-                amr: serde_json::from_str(r.text(3)?).unwrap_or_default(),
-            })
+    Ok(session::list_live(ports.sql(), &ctx.user.id, ctx.now)
+        .await?
+        .into_iter()
+        .map(|l| SessionRow {
+            current: l.session.token_sha256 == ctx.s.token_sha256,
+            sid: l.session.sid,
+            created_at: l.created_at,
+            amr: l.session.amr,
         })
-        .collect()
+        .collect())
 }
 
 async fn apps<P: Ports>(ports: &P, user_id: &str) -> Result<Vec<AppRow>, OAuthError> {
@@ -726,44 +717,15 @@ async fn end_sessions<P: Ports>(
     form: &web::Form,
 ) -> Result<Response, OAuthError> {
     let user_id = ctx.user.id.as_str();
-    let (ended, done) = if form.get("others") == Some("1") {
-        let rows = ports
-            .sql()
-            .query(Statement::new(
-                "UPDATE sessions SET ended_at = ? \
-                 WHERE user_id = ? AND token_sha256 <> ? AND ended_at IS NULL RETURNING sid",
-                vec![
-                    ctx.now.into(),
-                    user_id.into(),
-                    ctx.s.token_sha256.as_str().into(),
-                ],
-            ))
-            .await?;
-        (rows, "sessions")
+    let (which, done) = if form.get("others") == Some("1") {
+        (session::Ending::AllBut(&ctx.s.token_sha256), "sessions")
     } else {
         let sid = form
             .get("sid")
             .ok_or_else(|| OAuthError::invalid_request("No session was named."))?;
-        let rows = ports
-            .sql()
-            .query(Statement::new(
-                "UPDATE sessions SET ended_at = ? \
-                 WHERE sid = ? AND user_id = ? AND ended_at IS NULL RETURNING sid",
-                vec![ctx.now.into(), sid.into(), user_id.into()],
-            ))
-            .await?;
-        (rows, "session")
+        (session::Ending::Sid(sid), "session")
     };
-    for row in &ended {
-        audit::record(
-            ports.sql(),
-            ctx.now,
-            "session.ended",
-            user_id,
-            serde_json::json!({ "sid": row.text(0)?, "by_sid": ctx.s.sid }),
-        )
-        .await;
-    }
+    session::end_for_user(ports.sql(), user_id, which, &ctx.s.sid, ctx.now).await?;
     Ok(redirect_done(ctx.settings, done))
 }
 
