@@ -10,6 +10,7 @@ use crate::config::{Settings, var};
 use crate::crypto::{digest_eq, sha256_hex};
 use crate::jose::Alg;
 use crate::ports::PortError;
+use crate::user::manage::{self, Actor};
 use crate::user::{self, UserInput, UserPatch};
 use crate::{OAuthError, Ports, Request, Response, audit, keys, web};
 
@@ -486,96 +487,23 @@ async fn list_users<P: Ports>(ports: &P, req: &Request) -> Result<Response, Admi
     ))
 }
 
-/// Creates a user; with `password`, its argon2id hash goes to the credentials database first,
-/// so a failure there leaves no user without the password the admin asked for.
+/// Creates a user ([`manage::create`]).
 async fn create_user<P: Ports>(ports: &P, input: UserInput) -> Result<Response, AdminError> {
-    let now = ports.now();
-    let id = client::random_uuid(ports)?;
-    let (u, password) = input
-        .validate(id, now)
-        .map_err(|e| AdminError::InvalidRequest(e.0))?;
-    if user::find_by_identifier(ports.sql(), &u.email)
-        .await?
-        .is_some()
-        || user::find_by_identifier(ports.sql(), &u.username)
-            .await?
-            .is_some()
-    {
-        return Err(AdminError::Conflict(
-            "A user with this email or username already exists.".into(),
-        ));
-    }
-    if let Some(p) = &password {
-        let phc = user::hash_password(ports, p)?;
-        user::set_password(ports.credentials(), &u.id, &phc, now).await?;
-    }
-    let refusal = match user::insert(ports.sql(), &u).await? {
-        user::Inserted::Created => None,
-        user::Inserted::Taken => Some(AdminError::Conflict(
-            "A user with this email or username already exists.".into(),
-        )),
-        user::Inserted::IdIsAClient => Some(AdminError::Conflict(
-            "The user id is the client_id of a client; a user's sub and a client's id must \
-             differ."
-                .into(),
-        )),
-    };
-    if let Some(e) = refusal {
-        if password.is_some() {
-            user::delete_credentials(ports.credentials(), &u.id).await?;
-        }
-        return Err(e);
-    }
-    audit::record(
-        ports.sql(),
-        now,
-        "user.created",
-        &u.id,
-        serde_json::json!({ "username": u.username, "email": u.email, "is_admin": u.is_admin,
-                            "password_set": password.is_some() }),
-    )
-    .await;
+    let u = manage::create(ports, input, ports.now(), Actor::Api).await?;
     Ok(web::json(StatusCode::CREATED, &u))
 }
 
 /// `PATCH /admin/users/{user}` (id, username or email): merges the profile fields with the
-/// create rules; the id (`sub`) never changes.
+/// create rules ([`manage::update`]); the id (`sub`) never changes.
 async fn update_user<P: Ports>(
     ports: &P,
     ident: &str,
     patch: UserPatch,
 ) -> Result<Response, AdminError> {
-    let now = ports.now();
     let existing = user::resolve(ports.sql(), ident)
         .await?
         .ok_or(AdminError::NotFound)?;
-    let u = patch
-        .apply(&existing, now)
-        .map_err(|e| AdminError::InvalidRequest(e.0))?;
-    let conflict =
-        || AdminError::Conflict("Another user has this email or username already.".into());
-    for taken in [
-        user::find_by_identifier(ports.sql(), &u.email).await?,
-        user::find_by_identifier(ports.sql(), &u.username).await?,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if taken.id != u.id {
-            return Err(conflict());
-        }
-    }
-    if !user::update(ports.sql(), &u).await? {
-        return Err(conflict());
-    }
-    audit::record(
-        ports.sql(),
-        now,
-        "user.updated",
-        &u.id,
-        serde_json::json!({ "changed": u.changed_fields(&existing) }),
-    )
-    .await;
+    let u = manage::update(ports, &existing, patch, ports.now(), Actor::Api).await?;
     Ok(web::json(StatusCode::OK, &u))
 }
 
@@ -592,93 +520,60 @@ struct RecoveryInput {
 }
 
 /// `POST /admin/users/{user}/recovery`: issues a single-use recovery link (24 h for `welcome`,
-/// 1 h for `reset`) and answers it, with `sent` (and `mail_error`) when asked to mail it. The
-/// link is answered even when mailing fails, so the admin can hand it over another way.
+/// 1 h for `reset`) and answers it, with `sent` (and `mail_error`) when asked to mail it
+/// ([`manage::recovery_link`]). The link is answered even when mailing fails, so the admin
+/// can hand it over another way.
 async fn recovery_link<P: Ports>(
     ports: &P,
     ident: &str,
     input: RecoveryInput,
 ) -> Result<Response, AdminError> {
-    use crate::recovery::{self, Purpose};
     let settings = Settings::load(ports)?;
-    let now = ports.now();
     let u = user::resolve(ports.sql(), ident)
         .await?
         .ok_or(AdminError::NotFound)?;
-    if u.disabled {
-        return Err(AdminError::Conflict(
-            "The user is disabled: enable them first.".into(),
-        ));
-    }
-    let purpose = match input.purpose {
-        Some(p) => p,
-        None => {
-            user::ensure_credentials_schema(ports.credentials()).await?;
-            if user::password_hash(ports.credentials(), &u.id)
-                .await?
-                .is_some()
-            {
-                Purpose::Reset
-            } else {
-                Purpose::Welcome
-            }
-        }
-    };
-    let issued = recovery::issue(ports, &settings, &u, purpose, now, "admin").await?;
+    let link = manage::recovery_link(
+        ports,
+        &settings,
+        &u,
+        input.purpose,
+        input.send,
+        ports.now(),
+        Actor::Api,
+    )
+    .await?;
     let mut body = serde_json::json!({
-        "link": issued.link,
-        "expires_at": issued.expires_at,
-        "purpose": issued.purpose,
-        "sent": false,
+        "link": link.issued.link,
+        "expires_at": link.issued.expires_at,
+        "purpose": link.issued.purpose,
+        "sent": link.sent,
     });
-    if input.send {
-        match recovery::send(ports, &settings, &u, &issued, now).await {
-            Ok(()) => body["sent"] = true.into(),
-            Err(e) => body["mail_error"] = e.message.into(),
-        }
+    if let Some(e) = link.mail_error {
+        body["mail_error"] = e.into();
     }
     Ok(web::json(StatusCode::CREATED, &body))
 }
 
-/// `POST /admin/users/{user}/disable|enable`. Disabling ends the user's sessions and revokes
-/// their grants in the same batch; enabling lets them log in again (nothing is restored).
+/// `POST /admin/users/{user}/disable|enable` ([`manage::set_disabled`]). Disabling ends the
+/// user's sessions and revokes their grants in the same batch; enabling lets them log in
+/// again (nothing is restored).
 async fn set_disabled<P: Ports>(
     ports: &P,
     ident: &str,
     disable: bool,
 ) -> Result<Response, AdminError> {
-    let now = ports.now();
     let u = user::resolve(ports.sql(), ident)
         .await?
         .ok_or(AdminError::NotFound)?;
-    let kind = if disable {
-        user::disable(ports.sql(), &u.id, now).await?;
-        "user.disabled"
-    } else {
-        user::enable(ports.sql(), &u.id, now).await?;
-        "user.enabled"
-    };
-    audit::record(ports.sql(), now, kind, &u.id, serde_json::json!({})).await;
+    manage::set_disabled(ports, &u, disable, ports.now(), Actor::Api).await?;
     Ok(no_content())
 }
 
 async fn delete_user<P: Ports>(ports: &P, ident: &str) -> Result<Response, AdminError> {
-    let now = ports.now();
     let u = user::resolve(ports.sql(), ident)
         .await?
         .ok_or(AdminError::NotFound)?;
-    if !user::delete(ports.sql(), &u.id, now).await? {
-        return Err(AdminError::NotFound);
-    }
-    user::delete_credentials(ports.credentials(), &u.id).await?;
-    audit::record(
-        ports.sql(),
-        now,
-        "user.deleted",
-        &u.id,
-        serde_json::json!({ "username": u.username, "email": u.email }),
-    )
-    .await;
+    manage::delete(ports, &u, ports.now(), Actor::Api).await?;
     Ok(no_content())
 }
 

@@ -85,6 +85,8 @@ ul.apps img{max-height:2.5rem;max-width:100%;margin-bottom:.5rem}
 ul.apps .name{font-weight:700}ul.apps .url,ul.apps .roles{color:var(--muted);font-size:.9rem}
 form.inline{display:inline}form.inline button{margin-top:0}
 select,textarea{width:100%;padding:.5rem;border:1px solid #8c959f;border-radius:6px;font:inherit}
+label.inline{display:inline;margin:0;font-weight:400}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 @media (max-width:30rem){main.wide{margin:0}}
 "#;
 

@@ -6,6 +6,7 @@
 
 pub mod import;
 pub mod legacy;
+pub mod manage;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use serde::{Deserialize, Serialize};

@@ -96,6 +96,27 @@ pub async fn issue<P: Ports>(
     now: UnixTime,
     by: &str,
 ) -> Result<Issued, PortError> {
+    issue_audited(
+        ports,
+        settings,
+        user,
+        purpose,
+        now,
+        serde_json::json!({ "by": by }),
+    )
+    .await
+}
+
+/// [`issue`] with the audit event's detail given (`by`, and `via` for the console), to which
+/// `purpose` and `expires_at` are added.
+pub async fn issue_audited<P: Ports>(
+    ports: &P,
+    settings: &Settings,
+    user: &User,
+    purpose: Purpose,
+    now: UnixTime,
+    mut detail: serde_json::Value,
+) -> Result<Issued, PortError> {
     let token = random_token(ports, 32)?;
     let expires_at = now + purpose.ttl();
     user::ensure_credentials_schema(ports.credentials()).await?;
@@ -113,13 +134,13 @@ pub async fn issue<P: Ports>(
             ],
         ))
         .await?;
-    audit::record(
-        ports.sql(),
-        now,
-        "recovery.issued",
-        &user.id,
-        serde_json::json!({ "purpose": purpose.as_str(), "by": by, "expires_at": expires_at }),
-    )
+    audit::record(ports.sql(), now, "recovery.issued", &user.id, {
+        if let Some(obj) = detail.as_object_mut() {
+            obj.insert("purpose".into(), purpose.as_str().into());
+            obj.insert("expires_at".into(), expires_at.into());
+        }
+        detail
+    })
     .await;
     Ok(Issued {
         link: link(settings, &token),
