@@ -185,32 +185,46 @@ impl Form {
                 "The request body is not valid UTF-8.",
             ));
         }
+        Self::from_pairs(form_urlencoded::parse(body))
+    }
+
+    /// A form from decoded name/value pairs (a urlencoded body, or the console's
+    /// `multipart/form-data` parts) with the rules of [`Form::parse_bytes`]: at most
+    /// [`limits::MAX_PARAMS`] parameters, bounded names and values, empty values omitted, a
+    /// repeated parameter refused.
+    pub fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Form, OAuthError>
+    where
+        K: AsRef<str> + Into<String>,
+        V: AsRef<str> + Into<String>,
+    {
         let mut map = HashMap::new();
-        for (count, (k, v)) in form_urlencoded::parse(body).enumerate() {
+        for (count, (k, v)) in pairs.into_iter().enumerate() {
             if count >= limits::MAX_PARAMS {
                 return Err(OAuthError::invalid_request(format!(
                     "The request has more than {} parameters.",
                     limits::MAX_PARAMS
                 )));
             }
-            if k.len() > limits::MAX_NAME_BYTES {
+            if k.as_ref().len() > limits::MAX_NAME_BYTES {
                 return Err(OAuthError::invalid_request("A parameter name is too long."));
             }
-            if v.len() > limits::MAX_VALUE_BYTES {
+            if v.as_ref().len() > limits::MAX_VALUE_BYTES {
                 return Err(OAuthError::invalid_request(format!(
                     "The parameter '{}' is too long.",
-                    crate::web::printable(&k)
+                    crate::web::printable(k.as_ref())
                 )));
             }
-            if v.is_empty() {
+            if v.as_ref().is_empty() {
                 continue;
             }
-            if map.insert(k.to_string(), v.into_owned()).is_some() {
+            let name: String = k.into();
+            if map.contains_key(&name) {
                 return Err(OAuthError::invalid_request(format!(
                     "The parameter '{}' is included more than once.",
-                    crate::web::printable(&k)
+                    crate::web::printable(&name)
                 )));
             }
+            map.insert(name, v.into());
         }
         Ok(Form(map))
     }

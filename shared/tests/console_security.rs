@@ -53,8 +53,14 @@ fn issue11_the_audit_page_filters_by_kind_user_and_time() {
     failed("bob");
 
     let page = text(&b.get("/admin/console/audit"));
-    assert!(page.contains("login.failure") && page.contains("user.created"), "{page}");
-    assert!(page.contains("<time datetime=\"2023-11-14T22:13:20Z\">"), "ISO UTC: {page}");
+    assert!(
+        page.contains("login.failure") && page.contains("user.created"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<time datetime=\"2023-11-14T22:13:20Z\">"),
+        "ISO UTC: {page}"
+    );
 
     let page = text(&b.get("/admin/console/audit?kind=login.failure"));
     let listed = rows(&page);
@@ -64,17 +70,30 @@ fn issue11_the_audit_page_filters_by_kind_user_and_time() {
     // A user by username (as GET /admin/audit takes it).
     let page = text(&b.get("/admin/console/audit?kind=login.failure&user=bob"));
     let listed = rows(&page);
-    assert!(listed.contains(&bob) && !listed.contains(&alice), "{listed}");
+    assert!(
+        listed.contains(&bob) && !listed.contains(&alice),
+        "{listed}"
+    );
 
     // A time range: [t0 + 30 min, ...) keeps bob's failure only; [..., t0 + 30 min) alice's.
     let half = "2023-11-14T22:43:20";
     assert_eq!(t0, 1_700_000_000);
-    let page = text(&b.get(&format!("/admin/console/audit?kind=login.failure&from={half}")));
+    let page = text(&b.get(&format!(
+        "/admin/console/audit?kind=login.failure&from={half}"
+    )));
     let listed = rows(&page);
-    assert!(listed.contains(&bob) && !listed.contains(&alice), "{listed}");
-    let page = text(&b.get(&format!("/admin/console/audit?kind=login.failure&to={half}")));
+    assert!(
+        listed.contains(&bob) && !listed.contains(&alice),
+        "{listed}"
+    );
+    let page = text(&b.get(&format!(
+        "/admin/console/audit?kind=login.failure&to={half}"
+    )));
     let listed = rows(&page);
-    assert!(listed.contains(&alice) && !listed.contains(&bob), "{listed}");
+    assert!(
+        listed.contains(&alice) && !listed.contains(&bob),
+        "{listed}"
+    );
 
     // A bad time is said, not a 500; a <script> in a filter comes back escaped.
     let resp = b.get("/admin/console/audit?from=yesterday&kind=%3Cscript%3Ealert(1)%3C/script%3E");
@@ -103,12 +122,18 @@ fn issue11_the_audit_page_pages_through_older_events() {
         .find(|q| q.contains("after="))
         .unwrap()
         .replace("&#38;", "&");
-    assert!(href.contains("kind=user.created"), "the filter is kept: {href}");
+    assert!(
+        href.contains("kind=user.created"),
+        "the filter is kept: {href}"
+    );
     let older = text(&b.get(&format!("/admin/console/audit?{href}")));
     let listed = rows(&older);
     // 60 users + alice + root = 62 user.created events: 12 on the second page.
     assert_eq!(listed.matches("<tr>").count(), 12, "{older}");
-    assert!(listed.contains("user00") && !listed.contains("user59"), "{listed}");
+    assert!(
+        listed.contains("user00") && !listed.contains("user59"),
+        "{listed}"
+    );
     assert!(!older.contains("Older events"));
 }
 
@@ -144,31 +169,57 @@ fn issue11_ending_a_session_in_the_console_ends_that_browsers_sign_in() {
         .filter(|b| b.get("/").status() == 200)
         .count();
     assert_eq!(signed_in, 1);
-    let ended = if laptop.get("/").status() == 303 { &laptop } else { &phone };
+    let ended = if laptop.get("/").status() == 303 {
+        &laptop
+    } else {
+        &phone
+    };
     assert!(text(&ended.get("/settings")).contains("action=\"/settings/login\""));
-    let page = text(&admin_b.get(&format!("/admin/console/sessions?user=alice&done=one")));
+    let page = text(&admin_b.get("/admin/console/sessions?user=alice&done=one"));
     assert_eq!(page.matches("name=\"sid\"").count(), 1, "{page}");
 
     // End all.
-    let resp = admin_b.console_post("/admin/console/sessions/end", &[("user", "alice"), ("all", "1")]);
+    let resp = admin_b.console_post(
+        "/admin/console/sessions/end",
+        &[("user", "alice"), ("all", "1")],
+    );
     assert_eq!(resp.status(), 303);
     assert_eq!(laptop.get("/").status(), 303);
     assert_eq!(phone.get("/").status(), 303);
-    assert_eq!(admin_b.get("/").status(), 200, "the admin's own session stays");
+    assert_eq!(
+        admin_b.get("/").status(),
+        200,
+        "the admin's own session stays"
+    );
     let page = text(&admin_b.get(&format!("/admin/console/sessions?user={alice}")));
     assert!(page.contains("No active sessions"), "{page}");
 
     // As the settings page: one session.ended event per session, naming who ended it.
-    let events = json_of(&admin(&host, "GET", &format!("/admin/audit?kind=session.ended&subject={alice}"), json!({})));
+    let events = json_of(&admin(
+        &host,
+        "GET",
+        &format!("/admin/audit?kind=session.ended&subject={alice}"),
+        json!({}),
+    ));
     assert_eq!(events["events"].as_array().unwrap().len(), 2, "{events}");
 
     // Refusals: without CSRF, and for a non-admin.
-    let resp = admin_b.post("/admin/console/sessions/end", &format!("user={alice}&all=1"));
+    let resp = admin_b.post(
+        "/admin/console/sessions/end",
+        &format!("user={alice}&all=1"),
+    );
     assert_eq!(resp.status(), 403);
     let user = Browser::new(&host);
     user.console_sign_in("alice", "wonderland-42");
-    assert_eq!(user.get(&format!("/admin/console/sessions?user={alice}")).status(), 403);
-    let resp = user.console_post("/admin/console/sessions/end", &[("user", "root"), ("all", "1")]);
+    assert_eq!(
+        user.get(&format!("/admin/console/sessions?user={alice}"))
+            .status(),
+        403
+    );
+    let resp = user.console_post(
+        "/admin/console/sessions/end",
+        &[("user", "root"), ("all", "1")],
+    );
     assert_eq!(resp.status(), 403);
     assert_eq!(admin_b.get("/").status(), 200);
 }
@@ -189,7 +240,10 @@ fn issue11_rotating_keys_needs_a_recent_sign_in_and_publishes_a_new_key() {
     let b = root(&host);
     let page = text(&b.get("/admin/console/keys"));
     assert!(page.contains("ES256") && page.contains("RS256"), "{page}");
-    assert!(page.contains(">current<") && page.contains(">next<"), "{page}");
+    assert!(
+        page.contains(">current<") && page.contains(">next<"),
+        "{page}"
+    );
     let before = kids(&host);
 
     // Ten minutes later the sign-in is not recent: the confirmation page and the POST both
@@ -211,17 +265,32 @@ fn issue11_rotating_keys_needs_a_recent_sign_in_and_publishes_a_new_key() {
     let resp = b.login(&resp, "root", ADMIN_PW);
     let page = b.console_follow(resp);
     assert_eq!(page.status(), 200, "{}", text(&page));
-    assert!(text(&page).contains("Rotate ES256 signing keys"), "{}", text(&page));
+    assert!(
+        text(&page).contains("Rotate ES256 signing keys"),
+        "{}",
+        text(&page)
+    );
 
     let resp = b.console_post("/admin/console/keys/rotate", &[("alg", "ES256")]);
     assert_eq!(resp.status(), 303, "{}", text(&resp));
     let after = kids(&host);
     let fresh: Vec<_> = after.iter().filter(|k| !before.contains(k)).collect();
     assert_eq!(fresh.len(), 1, "a new next key is published: {after:?}");
-    assert!(before.iter().all(|k| after.contains(k)), "the retired key stays published");
+    assert!(
+        before.iter().all(|k| after.contains(k)),
+        "the retired key stays published"
+    );
     let page = text(&b.get(&location(&resp)));
-    assert!(page.contains("ES256 keys rotated") && page.contains(">retired<"), "{page}");
-    let events = json_of(&admin(&host, "GET", "/admin/audit?kind=keys.rotated", json!({})));
+    assert!(
+        page.contains("ES256 keys rotated") && page.contains(">retired<"),
+        "{page}"
+    );
+    let events = json_of(&admin(
+        &host,
+        "GET",
+        "/admin/audit?kind=keys.rotated",
+        json!({}),
+    ));
     assert_eq!(events["events"][0]["detail"]["alg"], "ES256");
 
     // Refusals: an unknown alg, no CSRF token, a non-admin.
@@ -231,7 +300,10 @@ fn issue11_rotating_keys_needs_a_recent_sign_in_and_publishes_a_new_key() {
     assert_eq!(resp.status(), 403);
     let user = Browser::new(&host);
     user.console_sign_in("alice", "wonderland-42");
-    assert_eq!(user.get("/admin/console/keys/rotate?alg=ES256").status(), 403);
+    assert_eq!(
+        user.get("/admin/console/keys/rotate?alg=ES256").status(),
+        403
+    );
     let resp = user.console_post("/admin/console/keys/rotate", &[("alg", "ES256")]);
     assert_eq!(resp.status(), 403);
     assert_eq!(kids(&host).len(), after.len());

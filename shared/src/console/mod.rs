@@ -21,6 +21,7 @@ mod apps;
 mod clients;
 mod import;
 mod launcher;
+mod multipart;
 mod security;
 mod signin;
 mod users;
@@ -168,8 +169,18 @@ impl<'a> Ctx<'a> {
     }
 
     /// The POSTed form when its `csrf` field is this sign-in's token; `None` otherwise.
+    /// `multipart/form-data` (a file upload) is read too: its text fields and one file,
+    /// each a field of the form (the file as UTF-8 text).
     fn checked_form(&self, req: &Request) -> Result<Option<web::Form>, OAuthError> {
-        let form = web::Form::parse(req)?;
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let form = match multipart::boundary(content_type) {
+            Some(boundary) => multipart::form(req.body(), &boundary?)?,
+            None => web::Form::parse(req)?,
+        };
         let sent = form.get("csrf").unwrap_or("");
         Ok((!self.csrf.is_empty() && crate::crypto::digest_eq(sent, &self.csrf)).then_some(form))
     }

@@ -192,7 +192,7 @@ pub async fn import<P: Ports>(ports: &P, batch: Batch) -> Result<Response, Admin
         }
     }
     if !batch.dry_run {
-        write(ports, &plans, now).await?;
+        write(ports, &plans, Vec::new(), now).await?;
         if batch.welcome != Welcome::None {
             welcome(ports, &plans, &mut items, batch.welcome, now).await?;
         }
@@ -207,6 +207,101 @@ pub async fn import<P: Ports>(ports: &P, batch: Batch) -> Result<Response, Admin
         "results": items,
     });
     Ok(web::json(StatusCode::OK, &body))
+}
+
+/// A user the console's CSV import creates (issue 11), with their roles as `(app slug,
+/// role)`; the caller has checked the apps exist and the role names ([`crate::app`] rules).
+pub struct Creation {
+    pub record: Record,
+    pub roles: Vec<(String, String)>,
+}
+
+/// Creates every user of `creations` with their roles, or none: the same plan as
+/// `POST /admin/import/users` (the create rules of `POST /admin/users`, names taken in the
+/// store or twice in the batch), but a single refused record writes nothing, and so does an
+/// id that exists already. With `write: false` it only answers. The users, their roles and
+/// the audit events (`user.imported`, `role.granted`) go in one atomic batch of the main
+/// database (new users without passwords or factors have nothing in the credentials
+/// database). Welcome links follow for the users created, as `how` says.
+pub async fn create_all<P: Ports>(
+    ports: &P,
+    creations: Vec<Creation>,
+    write_it: bool,
+    how: Welcome,
+) -> Result<Vec<Item>, AdminError> {
+    if creations.len() > MAX_BATCH {
+        return Err(AdminError::InvalidRequest(format!(
+            "at most {MAX_BATCH} users per request"
+        )));
+    }
+    let now = ports.now();
+    let (records, roles): (Vec<Record>, Vec<Vec<(String, String)>>) =
+        creations.into_iter().map(|c| (c.record, c.roles)).unzip();
+    let known = Known::load(ports, &records).await?;
+    let mut items = Vec::with_capacity(records.len());
+    let mut plans = Vec::new();
+    let (mut ids_seen, mut names_seen) = (HashSet::new(), HashMap::new());
+    for (i, record) in records.into_iter().enumerate() {
+        let id = record.id.clone();
+        let refused = |reason: String| Item {
+            id: id.clone(),
+            outcome: Outcome::Refused,
+            reason: Some(reason),
+            notes: Vec::new(),
+            link: None,
+        };
+        match plan(ports, &known, record, now, &mut ids_seen, &mut names_seen) {
+            Ok(p) if p.existing.is_some() => items.push(refused("the user exists already".into())),
+            Ok(p) => {
+                items.push(Item {
+                    id: id.clone(),
+                    outcome: Outcome::Created,
+                    reason: None,
+                    notes: Vec::new(),
+                    link: None,
+                });
+                plans.push((i, p));
+            }
+            Err(reason) => items.push(refused(reason)),
+        }
+    }
+    if !write_it || items.iter().any(|i| i.outcome == Outcome::Refused) {
+        return Ok(items);
+    }
+    let mut granted = Vec::new();
+    let mut events = Vec::new();
+    for (i, p) in &plans {
+        for (slug, role) in roles.get(*i).into_iter().flatten() {
+            granted.push(serde_json::json!([p.user.id, slug, role]));
+            let detail = serde_json::json!({ "app": slug, "role": role, "by": "import" });
+            events.push(serde_json::json!([
+                "role.granted",
+                p.user.id,
+                detail.to_string()
+            ]));
+        }
+    }
+    let mut extra = Vec::new();
+    if !granted.is_empty() {
+        extra.push(Statement::new(
+            "INSERT INTO app_roles (user_id, app_slug, role, granted_at) \
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+             json_extract(value, '$[2]'), ?1 FROM json_each(?2) WHERE true \
+             ON CONFLICT (user_id, app_slug, role) DO NOTHING",
+            vec![now.into(), json_list(&granted)?],
+        ));
+        extra.push(Statement::new(
+            "INSERT INTO audit_events (at, kind, subject, detail) \
+             SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+             json_extract(value, '$[2]') FROM json_each(?2)",
+            vec![now.into(), json_list(&events)?],
+        ));
+    }
+    write(ports, &plans, extra, now).await?;
+    if how != Welcome::None {
+        welcome(ports, &plans, &mut items, how, now).await?;
+    }
+    Ok(items)
 }
 
 /// What the databases hold for the records of a batch, read with one query per table.

@@ -7,9 +7,12 @@ use crate::config::{self, Settings};
 use crate::ports::{PortError, Ports, Sql as _, Statement, UnixTime};
 use crate::{recovery, totp};
 
+/// `extra` joins the last batch of the main database (after the users, in the same atomic
+/// batch): the console's import writes its roles there.
 pub(super) async fn write<P: Ports>(
     ports: &P,
     plans: &[(usize, Plan)],
+    extra: Vec<Statement>,
     now: UnixTime,
 ) -> Result<(), AdminError> {
     let plans: Vec<&Plan> = plans.iter().map(|(_, p)| p).collect();
@@ -211,6 +214,7 @@ pub(super) async fn write<P: Ports>(
             vec![now.into(), json_list(&events)?],
         ));
     }
+    main.extend(extra);
     if !main.is_empty() {
         ports.sql().batch(main).await?;
     }
