@@ -517,3 +517,64 @@ fn issue11_app_and_client_forms_need_the_csrf_token_and_an_admin() {
         "the secret did not change"
     );
 }
+
+#[test]
+fn issue11_the_admin_api_replaces_an_app_and_carries_its_logo() {
+    let (host, _) = setup(json!({}));
+    let resp = admin(
+        &host,
+        "POST",
+        "/admin/apps",
+        json!({"slug": "wiki", "name": "Wiki", "url": "https://wiki.example.test/"}),
+    );
+    assert_eq!(resp.status(), 201, "{}", text(&resp));
+    assert!(
+        json_of(&resp).get("logo_url").is_none(),
+        "absent when unset"
+    );
+    let resp = admin(
+        &host,
+        "PUT",
+        "/admin/apps/wiki",
+        json!({"slug": "wiki", "name": "The wiki", "url": "https://wiki.example.test/",
+               "logo_url": "https://wiki.example.test/logo.svg"}),
+    );
+    assert_eq!(resp.status(), 200, "{}", text(&resp));
+    let a = json_of(&admin(&host, "GET", "/admin/apps/wiki", json!({})));
+    assert_eq!(a["name"], "The wiki");
+    assert_eq!(a["logo_url"], "https://wiki.example.test/logo.svg");
+    for (body, status) in [
+        (
+            json!({"slug": "other", "name": "W", "url": "https://wiki.example.test/"}),
+            400,
+        ),
+        (
+            json!({"slug": "wiki", "name": "W", "url": "https://wiki.example.test/",
+                   "logo_url": "javascript:alert(1)"}),
+            400,
+        ),
+    ] {
+        let resp = admin(&host, "PUT", "/admin/apps/wiki", body);
+        assert_eq!(resp.status(), status, "{}", text(&resp));
+    }
+    let resp = admin(
+        &host,
+        "PUT",
+        "/admin/apps/nope",
+        json!({"slug": "nope", "name": "N", "url": "https://n.example.test/"}),
+    );
+    assert_eq!(resp.status(), 404);
+    // Deleting the app takes its logo along: a new app of the same slug has none.
+    assert_eq!(
+        admin(&host, "DELETE", "/admin/apps/wiki", json!({})).status(),
+        204
+    );
+    admin(
+        &host,
+        "POST",
+        "/admin/apps",
+        json!({"slug": "wiki", "name": "Wiki", "url": "https://wiki.example.test/"}),
+    );
+    let a = json_of(&admin(&host, "GET", "/admin/apps/wiki", json!({})));
+    assert!(a.get("logo_url").is_none(), "{a}");
+}
