@@ -167,6 +167,9 @@ pub enum AppCommand {
         /// Mark the app internal even with an `ext-` slug.
         #[arg(long, conflicts_with = "external")]
         internal: bool,
+        /// An https URL of the app's logo, shown on the launcher.
+        #[arg(long)]
+        logo_url: Option<String>,
     },
     /// List applications.
     List,
@@ -491,10 +494,14 @@ impl Admin {
                 client_id,
                 external,
                 internal,
+                logo_url,
             } => {
                 let mut body = json!({ "slug": slug, "name": name, "url": app_url });
                 if let Some(c) = client_id {
                     body["client_id"] = Value::from(c);
+                }
+                if let Some(l) = logo_url {
+                    body["logo_url"] = Value::from(l);
                 }
                 if external || internal {
                     body["external"] = Value::from(external);
