@@ -362,18 +362,39 @@ impl SpinKv {
     }
 }
 
+/// Spin >= 4.1 reuses a WASIp3 instance for many requests (issue 12, item 4), so the
+/// signing-key and JWKS cache reads are memoized in it for a few seconds ([`super::memo`],
+/// as on Workers): only the caches the core names stale-tolerant, never client records or
+/// lock markers.
 impl Kv for SpinKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-        self.store().await?.get(key).await.map_err(kv_err)
+        let memoizable = super::memo::memoizable(key);
+        let now = unix_now();
+        if memoizable && let Some(value) = super::memo::get(key, now) {
+            return Ok(value);
+        }
+        let value = self.store().await?.get(key).await.map_err(kv_err)?;
+        if memoizable {
+            super::memo::put(key, now, value.as_deref());
+        }
+        Ok(value)
     }
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        super::memo::forget(key);
         self.store().await?.set(key, value).await.map_err(kv_err)
     }
 
     async fn delete(&self, key: &str) -> Result<(), PortError> {
+        super::memo::forget(key);
         self.store().await?.delete(key).await.map_err(kv_err)
     }
+}
+
+fn unix_now() -> UnixTime {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn kv_err(e: key_value::Error) -> PortError {
@@ -382,9 +403,7 @@ fn kv_err(e: key_value::Error) -> PortError {
 
 impl Clock for SpinPorts {
     fn now(&self) -> UnixTime {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        unix_now()
     }
 }
 
