@@ -11,8 +11,8 @@
 //!   exactly one of N concurrent redemptions wins; a replay revokes the grant), checks the
 //!   verifier against the stored challenge, and sets the console cookie: sealed, naming the
 //!   edgeid session (`sid`) the sign-in made or used.
-//! - `POST /admin/console/logout` ends that edgeid session (as `/logout` does) and clears both
-//!   cookies.
+//! - `POST /admin/console/logout` ends that edgeid session (as `/logout` does) and clears the
+//!   console cookie.
 
 use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -233,14 +233,12 @@ pub async fn callback<P: Ports>(
     let cookie = kek.seal(ports, SESSION_CONTEXT, &plain)?;
     let secure = settings.issuer.secure_cookies();
     let mut resp = web::see_other(&settings.issuer.endpoint(&state.next));
-    let h = resp.headers_mut();
-    h.append(
+    // One `Set-Cookie` per console response: spin-sdk 5.2 keeps only one per response
+    // (`platform::spin`). The flow cookie is left to expire: its verifier belongs to a code
+    // that is now used, and the next sign-in overwrites it.
+    resp.headers_mut().append(
         header::SET_COOKIE,
         web::set_cookie(CONSOLE_COOKIE, &cookie, Some(s.expires_at - now), secure),
-    );
-    h.append(
-        header::SET_COOKIE,
-        web::set_cookie(FLOW_COOKIE, "", Some(0), secure),
     );
     Ok(resp)
 }
@@ -289,13 +287,17 @@ pub async fn logout<P: Ports>(ports: &P, ctx: &Ctx<'_>) -> Result<Response, OAut
     })
     .map_err(|e| OAuthError::server(format!("console template: {e}")))?;
     let mut resp = html::response(StatusCode::OK, page);
-    let secure = ctx.settings.issuer.secure_cookies();
-    let h = resp.headers_mut();
-    h.append(
+    // One `Set-Cookie` (see `callback`): the session cookie names an ended session now, which
+    // every function treats as none.
+    resp.headers_mut().append(
         header::SET_COOKIE,
-        web::set_cookie(CONSOLE_COOKIE, "", Some(0), secure),
+        web::set_cookie(
+            CONSOLE_COOKIE,
+            "",
+            Some(0),
+            ctx.settings.issuer.secure_cookies(),
+        ),
     );
-    h.append(header::SET_COOKIE, session::clear_cookie(secure));
     Ok(resp)
 }
 
