@@ -686,6 +686,18 @@ pub(crate) async fn change_role<P: Ports>(
     role: &str,
     grant: bool,
 ) -> Result<(), AdminError> {
+    change_role_by(ports, ident, slug, role, grant, Actor::Api).await
+}
+
+/// [`change_role`] on behalf of `actor` (the console adds `via` and `by` to the event).
+pub(crate) async fn change_role_by<P: Ports>(
+    ports: &P,
+    ident: &str,
+    slug: &str,
+    role: &str,
+    grant: bool,
+    actor: Actor<'_>,
+) -> Result<(), AdminError> {
     let u = user::resolve(ports.sql(), ident)
         .await?
         .ok_or(AdminError::NotFound)?;
@@ -711,7 +723,7 @@ pub(crate) async fn change_role<P: Ports>(
             "role.revoked"
         },
         &u.id,
-        serde_json::json!({ "app": slug, "role": role }),
+        actor.detail(serde_json::json!({ "app": slug, "role": role })),
     )
     .await;
     Ok(())

@@ -270,7 +270,7 @@ fn issue11_console_profile_edits_are_escaped_validated_and_audited() {
 #[test]
 fn issue11_console_roles_per_app_change_the_users_launcher() {
     let (host, alice) = setup(json!({}));
-    let (b, _) = signed_in_admin(&host);
+    let (b, root) = signed_in_admin(&host);
     let resp = admin(
         &host,
         "POST",
@@ -338,6 +338,22 @@ fn issue11_console_roles_per_app_change_the_users_launcher() {
         3,
         "{kinds:?}"
     );
+    // ... with who did it: all but the API's grant of `editor` came from the console.
+    let events = json_of(&admin(
+        &host,
+        "GET",
+        &format!("/admin/audit?subject={alice}"),
+        json!({}),
+    ))["events"]
+        .clone();
+    let by_console = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"].as_str().unwrap().starts_with("role."))
+        .filter(|e| e["detail"]["via"] == "console" && e["detail"]["by"] == root.as_str())
+        .count();
+    assert_eq!(by_console, 5, "{events}");
     // An unknown app or a bad choice changes nothing.
     let resp = b.console_post(&roles, &[("app", "nope"), ("set", "user")]);
     assert_eq!(resp.status(), 404, "{}", text(&resp));

@@ -1,5 +1,5 @@
 //! Console pages: users (issue 11 items 2 and 3, the per-user half). Every operation calls
-//! what the admin API calls ([`manage`], [`crate::admin::change_role`]), so the rules and the
+//! what the admin API calls ([`manage`], [`crate::admin::change_role_by`]), so the rules and the
 //! audit events are the API's; the console's events add `{"via": "console", "by": <admin>}`.
 //!
 //! - `GET /admin/console/users?q=&after=`: search (username, email, name: [`user::list`], as
@@ -602,7 +602,9 @@ async fn roles<P: Ports>(
         }
     }
     for (role, grant) in changes {
-        if let Err(e) = crate::admin::change_role(ports, &u.id, slug, role, grant).await {
+        if let Err(e) =
+            crate::admin::change_role_by(ports, &u.id, slug, role, grant, actor(ctx)).await
+        {
             return match refusal(&e).or(matches!(e, AdminError::NotFound).then(|| {
                 (
                     StatusCode::NOT_FOUND,

@@ -2,7 +2,7 @@
 //! console (`/admin/console/users/...`, issue 11): one function per operation, so both apply
 //! the same rules and record the same audit events. The console adds who did it
 //! ([`Actor::Console`]: `{"via": "console", "by": <admin id>}` in the event's detail). Roles
-//! change through [`crate::admin::change_role`] (`edgeid role grant|revoke`).
+//! change through [`crate::admin::change_role_by`] (`edgeid role grant|revoke`).
 
 use serde_json::{Value, json};
 
