@@ -7,6 +7,8 @@
 //! `user.disabled`, `user.enabled`, `user.deleted`, `password.set` (by an admin),
 //! `role.granted`, `role.revoked`, `code.replay` and `refresh.reuse` (the grant's user; the
 //! grant is revoked). Details never carry a secret: no password, token or code.
+//! What an admin does in the console adds `"via": "console"` and `"by"` (the admin's id) to
+//! the detail ([`crate::user::manage::Actor`]).
 
 use serde::Serialize;
 

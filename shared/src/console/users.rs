@@ -75,12 +75,11 @@ pub async fn route<P: Ports>(
                         .map_err(server)?;
                     Ok(done(&u, "enabled"))
                 }
-                ([action @ ("disable" | "remove-totp" | "delete")], false) => {
-                    confirm(ports, ctx, &u, Destructive::parse(action)).await
-                }
-                ([action @ ("disable" | "remove-totp" | "delete")], true) => {
-                    destroy(ports, ctx, &u, Destructive::parse(action)).await
-                }
+                ([action], _) => match Destructive::parse(action) {
+                    Some(what) if post => destroy(ports, ctx, &u, what).await,
+                    Some(what) => confirm(ports, ctx, &u, what).await,
+                    None => Ok(web::not_found()),
+                },
                 _ => Ok(web::not_found()),
             }
         }
@@ -635,12 +634,14 @@ enum Destructive {
 }
 
 impl Destructive {
-    fn parse(action: &str) -> Destructive {
-        match action {
-            "disable" => Destructive::Disable,
-            "remove-totp" => Destructive::RemoveTotp,
-            _ => Destructive::Delete,
-        }
+    fn parse(action: &str) -> Option<Destructive> {
+        [
+            Destructive::Disable,
+            Destructive::RemoveTotp,
+            Destructive::Delete,
+        ]
+        .into_iter()
+        .find(|d| d.path() == action)
     }
 
     fn path(self) -> &'static str {
