@@ -13,6 +13,7 @@ mod bench;
 mod browser;
 mod cloudflare;
 mod deploy;
+mod first_admin;
 mod fuzz;
 mod host;
 mod native;
@@ -219,6 +220,17 @@ fn up(
         running.base_url
     );
     println!("  admin token: {}", opts.admin_token);
+    // The console's first admin (issue 11): created on a store without one, through the
+    // admin API, so every host takes the same path.
+    let mut api = first_admin::http_api(&running.base_url, &opts.admin_token);
+    match first_admin::ensure(&mut api, &first_admin::email_from_env()) {
+        Ok(found) => {
+            for line in found.lines(&opts.issuer) {
+                println!("{line}");
+            }
+        }
+        Err(e) => println!("  console:     {}/ (no first admin: {e:#})", opts.issuer),
+    }
     println!(
         "  try:         EDGEID_URL={} EDGEID_TOKEN={} cargo run -q -p edgeid-cli -- client list",
         running.base_url, opts.admin_token

@@ -78,7 +78,8 @@ async fn audit_page<P: Ports>(
     let field = |name: &str| -> Result<&str, OAuthError> {
         Ok(query.get_bounded(name, MAX_FILTER)?.unwrap_or("").trim())
     };
-    let (kind, user_filter, from_s, to_s) = (field("kind")?, field("user")?, field("from")?, field("to")?);
+    let (kind, user_filter, from_s, to_s) =
+        (field("kind")?, field("user")?, field("from")?, field("to")?);
     let mut error = None;
     let mut time = |label: &str, s: &str| match s {
         "" => 0,
@@ -119,7 +120,12 @@ async fn audit_page<P: Ports>(
         .flatten()
         .map(|next| {
             let mut s = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in [("kind", kind), ("user", user_filter), ("from", from_s), ("to", to_s)] {
+            for (k, v) in [
+                ("kind", kind),
+                ("user", user_filter),
+                ("from", from_s),
+                ("to", to_s),
+            ] {
                 if !v.is_empty() {
                     s.append_pair(k, v);
                 }
@@ -246,8 +252,7 @@ async fn end_sessions<P: Ports>(
             .ok_or_else(|| OAuthError::invalid_request("No session was named."))?;
         (Ending::Sid(sid), "one")
     };
-    let ended =
-        session::end_for_user(ports.sql(), &u.id, which, &ctx.session.sid, ctx.now).await?;
+    let ended = session::end_for_user(ports.sql(), &u.id, which, &ctx.session.sid, ctx.now).await?;
     let done = if ended.is_empty() { "none" } else { done };
     let mut q = form_urlencoded::Serializer::new(String::new());
     q.append_pair("user", &u.id).append_pair("done", done);
@@ -295,10 +300,12 @@ async fn keys_page<P: Ports>(
             created: iso(k.created_at),
         })
         .collect();
-    let notice = query
-        .get("rotated")
-        .and_then(Alg::parse)
-        .map(|a| format!("{} keys rotated: the next key signs now, a new next key is published.", a.as_str()));
+    let notice = query.get("rotated").and_then(Alg::parse).map(|a| {
+        format!(
+            "{} keys rotated: the next key signs now, a new next key is published.",
+            a.as_str()
+        )
+    });
     Ok(ctx.render(
         StatusCode::OK,
         "Signing keys",
@@ -346,7 +353,9 @@ async fn rotate<P: Ports>(
     form: &web::Form,
 ) -> Result<Response, OAuthError> {
     let alg = alg_of(form)?;
-    if let Some(resp) = ctx.require_recent(&format!("/admin/console/keys/rotate?alg={}", alg.as_str())) {
+    if let Some(resp) =
+        ctx.require_recent(&format!("/admin/console/keys/rotate?alg={}", alg.as_str()))
+    {
         return Ok(resp);
     }
     keys::rotate(ports, ctx.settings, ctx.now, alg).await?;
@@ -459,8 +468,16 @@ mod tests {
         assert_eq!(parse_time("2023-11-14"), Some(1_699_920_000));
         assert_eq!(parse_time("2024-02-29"), Some(1_709_164_800));
         for bad in [
-            "", "2023-02-30", "2023-13-01", "2023-1-01", "2023-11-14T24:00", "x", "2023-11-14T1:2",
-            "+023-11-14", "2023-11-14T22:13:20:01", "２０２３-11-14",
+            "",
+            "2023-02-30",
+            "2023-13-01",
+            "2023-1-01",
+            "2023-11-14T24:00",
+            "x",
+            "2023-11-14T1:2",
+            "+023-11-14",
+            "2023-11-14T22:13:20:01",
+            "２０２３-11-14",
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
