@@ -149,6 +149,9 @@ fn issue11_ending_a_session_in_the_console_ends_that_browsers_sign_in() {
 
     let page = text(&admin_b.get(&format!("/admin/console/sessions?user={alice}")));
     assert!(page.contains("Sessions of alice"), "{page}");
+    let back = format!("/admin/console/users/{alice}");
+    assert!(page.contains(&format!("href=\"{back}\"")), "{page}");
+    assert_eq!(admin_b.get(&back).status(), 200, "the user's page");
     let sids: Vec<String> = page
         .split("name=\"sid\" value=\"")
         .skip(1)
