@@ -100,6 +100,8 @@ fn issue11_an_app_with_a_logo_reaches_the_launcher_of_a_user_granted_a_role() {
     let events = audit_kinds(&host, "role.granted");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["subject"], sub.as_str());
+    assert_eq!(events[0]["detail"]["app"], "grafana");
+    assert_eq!(events[0]["detail"]["via"], "console");
     // The list counts her.
     let list = text(&b.get("/admin/console/apps"));
     assert!(list.contains("<td>1</td>"), "{list}");

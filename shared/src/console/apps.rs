@@ -9,8 +9,8 @@
 //!   changes it in place (admin / user / custom / none), and a form adding a user by username
 //!   or email. `POST /admin/console/apps/{slug}/roles` sets one user's role on the app: every
 //!   other role of theirs there is revoked and the new one granted, each through
-//!   [`admin::change_role`] (what `edgeid role grant|revoke` calls: the same checks, the same
-//!   `role.granted` / `role.revoked` events).
+//!   [`admin::change_role_by`] (what `edgeid role grant|revoke` calls: the same checks, the
+//!   same `role.granted` / `role.revoked` events, with `via: console` and the admin's id).
 //! - `GET|POST /admin/console/apps/{slug}/delete`: a confirmation naming what goes (the roles),
 //!   behind a recent sign-in ([`Ctx::require_recent`]); the POST checks it again.
 
@@ -22,6 +22,7 @@ use crate::admin::{self, AdminError};
 use crate::app::{self, App, AppInput};
 use crate::error::OAuthError;
 use crate::ports::Ports;
+use crate::user::manage::Actor;
 use crate::{Request, Response, user, web};
 
 const BASE: &str = "/admin/console/apps";
@@ -70,6 +71,13 @@ fn refusal(e: AdminError) -> Result<String, OAuthError> {
         AdminError::NotFound => Ok("No such user or application.".into()),
         AdminError::Server(e) => Err(e),
         other => Err(OAuthError::server(format!("console apps: {other:?}"))),
+    }
+}
+
+/// Who makes the console's role changes, for their audit events.
+fn actor<'a>(ctx: &'a Ctx<'_>) -> Actor<'a> {
+    Actor::Console {
+        admin_id: &ctx.user.id,
     }
 }
 
@@ -386,7 +394,7 @@ async fn set_role<P: Ports>(
     };
     // Grant first, so a refused role name changes nothing; then revoke the others.
     if let Some(role) = &wanted
-        && let Err(e) = admin::change_role(ports, &u.id, &a.slug, role, true).await
+        && let Err(e) = admin::change_role_by(ports, &u.id, &a.slug, role, true, actor(ctx)).await
     {
         return show(ports, ctx, &a.slug, None, Some(refusal(e)?)).await;
     }
@@ -394,7 +402,7 @@ async fn set_role<P: Ports>(
         if Some(&held) == wanted.as_ref() {
             continue;
         }
-        match admin::change_role(ports, &u.id, &a.slug, &held, false).await {
+        match admin::change_role_by(ports, &u.id, &a.slug, &held, false, actor(ctx)).await {
             // Revoked meanwhile by someone else: the outcome is the same.
             Ok(()) | Err(AdminError::NotFound) => {}
             Err(e) => return show(ports, ctx, &a.slug, None, Some(refusal(e)?)).await,
