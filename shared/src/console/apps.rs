@@ -263,7 +263,7 @@ struct Holder {
     name: String,
     /// The role the select shows (`admin`, `user` or `custom`).
     choice: &'static str,
-    /// The custom role name(s), when the role is not admin or user.
+    /// The (first) custom role name, for the row's text field.
     custom: String,
     /// Every role held, comma-separated.
     roles: String,
@@ -353,10 +353,10 @@ fn add_role(h: &mut Holder, role: &str) {
             if h.choice == "none" {
                 h.choice = "custom";
             }
-            if !h.custom.is_empty() {
-                h.custom.push(' ');
+            // The field holds one name: saving the row leaves the user exactly one role.
+            if h.custom.is_empty() {
+                h.custom.push_str(custom);
             }
-            h.custom.push_str(custom);
         }
     }
 }
