@@ -9,9 +9,7 @@ compile_error!("the two Spin builds exclude each other: --no-default-features --
 #[allow(unsafe_code)]
 mod spin {
     #[spin_sdk::http_component]
-    async fn handle(
-        req: spin_sdk::http::IncomingRequest,
-    ) -> anyhow::Result<spin_sdk::http::Response> {
+    async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
         edgeid::platform::spin::handle(edgeid::Function::Recovery, req, edgeid::recovery::handle)
             .await
     }

@@ -29,18 +29,18 @@ pub async fn handle(
     function: crate::Function,
     req: spin_sdk::http::IncomingRequest,
     entry: impl AsyncFn(&SpinPorts, crate::Request) -> crate::Response,
-) -> anyhow::Result<spin_sdk::http::Response> {
+) -> spin_sdk::http::Response {
     let ports = SpinPorts::default();
     let req = match into_core_request(req, &ports).await {
         Ok(Some(req)) => req,
-        Ok(None) => return Ok(from_core_response(crate::web::payload_too_large())),
+        Ok(None) => return from_core_response(crate::web::payload_too_large()),
         Err(e) => {
-            eprintln!("edgeid {}: unreadable request: {e:#}", function.name());
-            return Ok(spin_sdk::http::Response::new(400, "Bad Request\n"));
+            eprintln!("edgeid {}: unreadable request: {e}", function.name());
+            return spin_sdk::http::Response::new(400, "Bad Request\n");
         }
     };
     let resp = crate::serve(entry, &ports, req).await;
-    Ok(from_core_response(resp))
+    from_core_response(resp)
 }
 
 /// The core routes on `req.uri().path()`, so the URI is the request's own path and query
@@ -49,11 +49,12 @@ pub async fn handle(
 async fn into_core_request(
     req: spin_sdk::http::IncomingRequest,
     ports: &SpinPorts,
-) -> anyhow::Result<Option<crate::Request>> {
+) -> Result<Option<crate::Request>, String> {
     let path_and_query = req
         .path_with_query()
-        .ok_or_else(|| anyhow::anyhow!("request without a path"))?;
-    let method = http::Method::from_bytes(req.method().to_string().as_bytes())?;
+        .ok_or_else(|| "request without a path".to_owned())?;
+    let method =
+        http::Method::from_bytes(req.method().to_string().as_bytes()).map_err(|e| e.to_string())?;
     let mut builder = http::Request::builder().method(method).uri(path_and_query);
     let mut addr = None;
     let mut declared_length = None;
@@ -73,7 +74,7 @@ async fn into_core_request(
     let Some(body) = read_body(req, declared_length).await? else {
         return Ok(None);
     };
-    let mut core = builder.body(body)?;
+    let mut core = builder.body(body).map_err(|e| e.to_string())?;
     crate::throttle::record_client_addr(&mut core, addr.as_deref(), ports);
     Ok(Some(core))
 }
@@ -85,7 +86,7 @@ async fn into_core_request(
 async fn read_body(
     req: spin_sdk::http::IncomingRequest,
     declared_length: Option<u64>,
-) -> anyhow::Result<Option<Vec<u8>>> {
+) -> Result<Option<Vec<u8>>, String> {
     use futures_util::StreamExt as _;
     let limit = crate::web::MAX_BODY_BYTES;
     if declared_length.is_some_and(|n| n > DRAIN_LIMIT as u64) {
@@ -95,7 +96,7 @@ async fn read_body(
     let mut buf = Vec::new();
     let mut seen = 0usize;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| anyhow::anyhow!("body: {}", e.to_debug_string()))?;
+        let chunk = chunk.map_err(|e| format!("body: {}", e.to_debug_string()))?;
         seen = seen.saturating_add(chunk.len());
         if seen <= limit {
             buf.extend_from_slice(&chunk);
