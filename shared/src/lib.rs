@@ -30,6 +30,7 @@ pub mod recovery;
 pub mod schema;
 pub mod session;
 pub mod throttle;
+pub mod time;
 pub mod token;
 pub mod totp;
 pub mod transfer;

@@ -263,26 +263,7 @@ pub fn duration(seconds: i64) -> String {
     }
 }
 
-/// `2026-11-22 15:45 UTC` (the proleptic Gregorian calendar; days-from-civil inverted).
-pub fn utc(t: UnixTime) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
-}
+pub use crate::time::utc;
 
 #[cfg(test)]
 mod tests {
@@ -304,13 +285,6 @@ mod tests {
             text: "T".into(),
             html: "<p>H</p>".into(),
         }
-    }
-
-    #[test]
-    fn utc_formats_known_instants() {
-        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::error::OAuthError;
 use crate::html::{self, escape};
 use crate::ports::{Ports, Sql as _, Statement, UnixTime};
 use crate::session::{self, AMR_PASSWORD, FLOW_COOKIE, SESSION_COOKIE, Session};
+use crate::time::utc;
 use crate::user::{self, User, UserPatch};
 use crate::{Request, Response, audit, throttle, totp, web};
 
@@ -766,37 +767,9 @@ async fn revoke_app<P: Ports>(
     Ok(redirect_done(ctx.settings, "app"))
 }
 
-/// "2023-11-14 22:13 UTC" (proleptic Gregorian, from days since the epoch: H. Hinnant's
-/// `civil_from_days`).
-fn utc(t: UnixTime) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
-    }
 
     #[test]
     fn fields_tie_hints_and_errors_to_the_input_and_escape_values() {
