@@ -26,8 +26,7 @@ use crate::user::manage::Actor;
 use crate::{Request, Response, user, web};
 
 const BASE: &str = "/admin/console/apps";
-/// The longest form value taken for a name, URL or identifier.
-const MAX_FIELD: usize = 2048;
+use super::MAX_FIELD;
 
 pub async fn route<P: Ports>(
     ports: &P,
@@ -64,14 +63,7 @@ fn notice(query: &web::Form) -> Option<&'static str> {
 
 /// An admin API refusal as a sentence for the page, or the error for the error page.
 fn refusal(e: AdminError) -> Result<String, OAuthError> {
-    match e {
-        AdminError::InvalidRequest(d)
-        | AdminError::Conflict(d)
-        | AdminError::InvalidClientMetadata(d) => Ok(d),
-        AdminError::NotFound => Ok("No such user or application.".into()),
-        AdminError::Server(e) => Err(e),
-        other => Err(OAuthError::server(format!("console apps: {other:?}"))),
-    }
+    super::refusal(e, "No such user or application.")
 }
 
 /// Who makes the console's role changes, for their audit events.

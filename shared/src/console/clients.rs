@@ -37,8 +37,7 @@ use crate::{Request, Response, config, web};
 const BASE: &str = "/admin/console/clients";
 /// Clients per list page.
 const PAGE: i64 = 100;
-/// The longest single-line form value taken.
-const MAX_FIELD: usize = 2048;
+use super::MAX_FIELD;
 /// The one-time secret cookie and its sealing context.
 const SECRET_COOKIE: &str = "edgeid_console_secret";
 const SECRET_CONTEXT: &str = "edgeid/console-secret/v1";
@@ -78,14 +77,7 @@ fn notice(query: &web::Form) -> Option<&'static str> {
 
 /// An admin API refusal as a sentence for the page, or the error for the error page.
 fn refusal(e: AdminError) -> Result<String, OAuthError> {
-    match e {
-        AdminError::InvalidClientMetadata(d)
-        | AdminError::InvalidRequest(d)
-        | AdminError::Conflict(d) => Ok(d),
-        AdminError::NotFound => Ok("No such client.".into()),
-        AdminError::Server(e) => Err(e),
-        other => Err(OAuthError::server(format!("console clients: {other:?}"))),
-    }
+    super::refusal(e, "No such client.")
 }
 
 /// Who manages a client, for the pages.

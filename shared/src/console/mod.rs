@@ -108,6 +108,23 @@ async fn route<P: Ports>(
     }
 }
 
+/// The longest single-line form value a console form takes (a name, URL or identifier).
+pub const MAX_FIELD: usize = 2048;
+
+/// An admin API refusal as a sentence for the page (the admin's input was refused), or the
+/// error for the error page (anything else).
+pub fn refusal(e: crate::admin::AdminError, not_found: &str) -> Result<String, OAuthError> {
+    use crate::admin::AdminError;
+    match e {
+        AdminError::InvalidClientMetadata(d)
+        | AdminError::InvalidRequest(d)
+        | AdminError::Conflict(d) => Ok(d),
+        AdminError::NotFound => Ok(not_found.to_owned()),
+        AdminError::Server(e) => Err(e),
+        other => Err(OAuthError::server(format!("console: {other:?}"))),
+    }
+}
+
 /// The first segment after `/admin/console/` (`users` of `/admin/console/users/abc`).
 fn section(path: &str) -> Option<&str> {
     path.strip_prefix("/admin/console/")
