@@ -283,6 +283,16 @@ pub async fn set_enrolled(
 }
 
 /// Whether `user_id` has a second factor, from the main database (see [`set_enrolled`]).
+/// Whether a live session still counts for pages that rest on it directly (settings, the
+/// console): a session that did not use the account's second factor (one that predates its
+/// enrolment) is no session, the rule `authorize::decision` applies to every authorization.
+pub async fn session_counts(
+    sql: &impl Sql,
+    s: &crate::session::Session,
+) -> Result<bool, PortError> {
+    Ok(s.amr.iter().any(|m| m == AMR_OTP) || !enrolled(sql, &s.user_id).await?)
+}
+
 pub async fn enrolled(sql: &impl Sql, user_id: &str) -> Result<bool, PortError> {
     let rows = sql
         .query(Statement::new(

@@ -316,3 +316,44 @@ fn issue11_a_reauthentication_asks_for_the_password_again() {
     let resp = b.login(&resp, "alice", "wonderland-42");
     assert_eq!(b.console_follow(resp).status(), 200);
 }
+
+/// The second-factor rule of the settings pages and the authorization decision holds in the
+/// console too: a console sign-in made before the user enrolled TOTP (a stolen password's
+/// session, say) stops counting when they enrol from another browser.
+#[test]
+fn issue11_enrolling_a_second_factor_ends_older_console_sign_ins() {
+    let (host, _) = setup(json!({}));
+    let old = Browser::new(&host);
+    old.console_sign_in("alice", "wonderland-42");
+    assert_eq!(old.get("/").status(), 200);
+
+    let b = Browser::new(&host);
+    let page = b.get("/settings");
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", &input(&text(&page), "csrf"))
+        .append_pair("identifier", "alice")
+        .append_pair("password", "wonderland-42")
+        .finish();
+    assert_eq!(b.post("/settings/login", &form).status(), 303);
+    let page = b.get("/settings/totp");
+    let html = text(&page);
+    let start = html.find("<code class=\"secret\">").unwrap() + "<code class=\"secret\">".len();
+    let secret = base32_decode(&html[start..start + html[start..].find("</code>").unwrap()]);
+    let code = edgeid::totp::code_at(&secret, edgeid::totp::step(host.clock.get()));
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", &input(&html, "csrf"))
+        .append_pair("pending", &input(&html, "pending"))
+        .append_pair("code", &code)
+        .finish();
+    assert_eq!(b.post("/settings/totp", &form).status(), 200);
+
+    assert_eq!(
+        old.get("/").status(),
+        303,
+        "the pre-enrolment sign-in no longer counts"
+    );
+    // The enrolling browser's session proved the new factor: its console sign-in works.
+    let page = b.console_follow(b.get("/"));
+    assert_eq!(page.status(), 200, "{}", text(&page));
+    assert!(text(&page).contains("Your apps"));
+}

@@ -170,6 +170,11 @@ impl<'a> Ctx<'a> {
         let Some(s) = signin::session(ports, req, now).await? else {
             return Ok(None);
         };
+        // The settings pages' rule too: a session from before the user enrolled a second
+        // factor no longer counts (a stolen password's session ends with the enrolment).
+        if !crate::totp::session_counts(ports.sql(), &s).await? {
+            return Ok(None);
+        }
         let Some(user) = user::load(ports.sql(), &s.user_id).await? else {
             return Ok(None);
         };

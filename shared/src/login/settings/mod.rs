@@ -38,12 +38,7 @@ pub async fn handle<P: Ports>(
     // A session that did not use the account's second factor (one that predates its
     // enrolment) is no session here either: the same rule as `authorize::decision`.
     let s = match session::current(ports.sql(), req, now).await? {
-        Some(s)
-            if !s.amr.iter().any(|m| m == totp::AMR_OTP)
-                && totp::enrolled(ports.sql(), &s.user_id).await? =>
-        {
-            None
-        }
+        Some(s) if !totp::session_counts(ports.sql(), &s).await? => None,
         other => other,
     };
     let Some(s) = s else {
