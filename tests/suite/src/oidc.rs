@@ -847,6 +847,22 @@ pub fn drive(browser: &Browser, mut resp: Resp, user: Option<&User>, decision: &
     panic!("the flow did not reach the client within 12 steps");
 }
 
+/// Opens the recovery (welcome or reset) `link` in `browser` and submits its set-password form.
+pub fn follow_and_set(browser: &Browser, link: &str, password: &str, confirm: &str) -> Resp {
+    let page = browser.get(link);
+    assert_eq!(page.status, 200, "{}", page.text());
+    let form = form_with_action(&page.text(), "/recovery/password")
+        .unwrap_or_else(|| panic!("a set-password form: {}", page.text()));
+    let hidden = form.hidden();
+    let mut pairs: Vec<(&str, &str)> = hidden
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    pairs.push(("password", password));
+    pairs.push(("confirm", confirm));
+    browser.post_form("/recovery/password", &pairs)
+}
+
 /// Fills the login page `page` with `user`'s username and password and posts it.
 pub fn login_page_submit(browser: &Browser, page: &Resp, user: &User) -> Resp {
     let html = page.text();

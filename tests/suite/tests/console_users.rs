@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use edgeid_suite::console::{self, create_admin, user_exists};
-use edgeid_suite::oidc::{Browser, User, create_oidc_client, form_with_action, html_unescape};
+use edgeid_suite::oidc::{Browser, User, create_oidc_client, follow_and_set, html_unescape};
 use edgeid_suite::serde_json::json;
 use edgeid_suite::{Resp, admin, unique};
 
@@ -22,22 +22,6 @@ fn input_value(page: &Resp, name: &str) -> String {
         + marker.len();
     let end = html[start..].find('"').unwrap() + start;
     html_unescape(&html[start..end])
-}
-
-/// Opens `link` and submits its set-password form.
-fn set_password(browser: &Browser, link: &str, password: &str) -> Resp {
-    let page = browser.get(link);
-    assert_eq!(page.status, 200, "{}", page.text());
-    let form = form_with_action(&page.text(), "/recovery/password")
-        .unwrap_or_else(|| panic!("a set-password form: {}", page.text()));
-    let hidden = form.hidden();
-    let mut pairs: Vec<(&str, &str)> = hidden
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    pairs.push(("password", password));
-    pairs.push(("confirm", password));
-    browser.post_form("/recovery/password", &pairs)
 }
 
 #[test]
@@ -91,7 +75,7 @@ fn issue11_an_admin_creates_invites_grants_and_deletes_a_user_in_the_console() {
         record,
     };
     let nb = Browser::new();
-    let resp = set_password(&nb, &link, &user.password);
+    let resp = follow_and_set(&nb, &link, &user.password, &user.password);
     assert!(resp.status < 400, "{}", resp.text());
     let ub = Browser::new();
     let launcher = console::sign_in(&ub, &user);

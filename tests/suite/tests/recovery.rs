@@ -5,28 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use edgeid_suite::oidc::{
-    Browser, Pkce, code_flow, create_oidc_client, create_user, form_with_action, unverified_claims,
+    Browser, Pkce, code_flow, create_oidc_client, create_user, follow_and_set, form_with_action,
+    unverified_claims,
 };
 use edgeid_suite::serde_json::json;
-use edgeid_suite::{Resp, admin, unique};
+use edgeid_suite::{admin, unique};
 
 const SCOPE: &str = "openid profile email";
-
-/// Opens `link` in `browser` and submits its set-password form.
-fn follow_and_set(browser: &Browser, link: &str, password: &str, confirm: &str) -> Resp {
-    let page = browser.get(link);
-    assert_eq!(page.status, 200, "{}", page.text());
-    let form = form_with_action(&page.text(), "/recovery/password")
-        .unwrap_or_else(|| panic!("a set-password form: {}", page.text()));
-    let hidden = form.hidden();
-    let mut pairs: Vec<(&str, &str)> = hidden
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    pairs.push(("password", password));
-    pairs.push(("confirm", confirm));
-    browser.post_form("/recovery/password", &pairs)
-}
 
 #[test]
 fn a_welcome_link_sets_the_password_signs_in_and_works_once() {
